@@ -1,0 +1,240 @@
+// MCP protocol conformance as a client sees it: version negotiation, ping, the tool list,
+// logging, result shapes, errors, and a stdout that carries nothing but MCP messages.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+
+import { RawServer, useServer } from './lib/server.mjs';
+
+const SUPPORTED_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+const TOOL_NAMES = ['kill', 'ps', 'spawn', 'stdin', 'stdout'];
+
+describe('initialize', () => {
+  for (const version of SUPPORTED_VERSIONS) {
+    test(`a client asking for ${version} gets ${version}`, async () => {
+      const raw = await RawServer.start();
+      try {
+        const response = await raw.initialize(version);
+        assert.equal(response.error, undefined, JSON.stringify(response.error));
+        assert.equal(response.jsonrpc, '2.0');
+        assert.equal(response.result.protocolVersion, version);
+        assert.ok(response.result.capabilities.tools, 'capabilities.tools missing');
+        assert.ok(response.result.capabilities.logging, 'capabilities.logging missing');
+        assert.equal(typeof response.result.serverInfo?.name, 'string');
+        assert.equal(typeof response.result.serverInfo?.version, 'string');
+        // The session works after the handshake.
+        const listed = await raw.request('tools/list', {});
+        assert.equal(listed.error, undefined, JSON.stringify(listed.error));
+        assert.deepEqual(listed.result.tools.map((t) => t.name).sort(), TOOL_NAMES);
+      } finally {
+        await raw.close();
+      }
+    });
+  }
+
+  test('a client asking for an unknown version gets the latest, 2025-11-25', async () => {
+    const raw = await RawServer.start();
+    try {
+      const response = await raw.initialize('1999-01-01');
+      assert.equal(response.error, undefined, JSON.stringify(response.error));
+      assert.equal(response.result.protocolVersion, '2025-11-25');
+    } finally {
+      await raw.close();
+    }
+  });
+});
+
+describe('with the official client', () => {
+  const srv = useServer({ before, after });
+
+  test('the server reports tools and logging capabilities and its name', () => {
+    const caps = srv().client.getServerCapabilities();
+    assert.ok(caps?.tools, 'capabilities.tools missing');
+    assert.ok(caps?.logging, 'capabilities.logging missing');
+    const info = srv().client.getServerVersion();
+    assert.equal(typeof info?.name, 'string');
+    assert.ok(info.name.length > 0);
+  });
+
+  test('ping answers with an empty result', async () => {
+    assert.deepEqual(await srv().client.ping(), {});
+  });
+
+  test('tools/list returns exactly spawn, ps, stdin, stdout and kill, fully described', async () => {
+    const { tools } = await srv().client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), TOOL_NAMES);
+    for (const tool of tools) {
+      assert.equal(typeof tool.description, 'string', `${tool.name}: description`);
+      assert.ok(tool.description.length > 10, `${tool.name}: description too short`);
+      assert.equal(tool.inputSchema?.type, 'object', `${tool.name}: inputSchema`);
+      assert.equal(tool.outputSchema?.type, 'object', `${tool.name}: outputSchema`);
+      assert.ok(tool.annotations && typeof tool.annotations === 'object',
+        `${tool.name}: annotations`);
+      assert.ok(Object.keys(tool.annotations).length > 0, `${tool.name}: empty annotations`);
+    }
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
+    const props = (name) => Object.keys(byName[name].inputSchema.properties ?? {}).sort();
+    const required = (name) => [...(byName[name].inputSchema.required ?? [])].sort();
+    for (const p of ['command', 'cwd', 'env', 'tty', 'background', 'timeoutMs']) {
+      assert.ok(props('spawn').includes(p), `spawn input lacks ${p}`);
+    }
+    assert.deepEqual(required('spawn'), ['command']);
+    assert.deepEqual(required('stdin'), ['id', 'input']);
+    assert.ok(props('stdout').includes('lines'), 'stdout input lacks lines');
+    assert.deepEqual(required('stdout'), ['id']);
+    assert.ok(props('kill').includes('signal'), 'kill input lacks signal');
+    assert.deepEqual(required('kill'), ['id']);
+    assert.deepEqual(required('ps'), []);
+  });
+
+  test('logging/setLevel is accepted for every level', async () => {
+    for (const level of ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert',
+      'emergency']) {
+      assert.deepEqual(await srv().client.setLoggingLevel(level), {}, level);
+    }
+    await srv().client.setLoggingLevel('info');
+  });
+
+  test('a tool result has structuredContent and a text content with the same JSON', async () => {
+    const result = await srv().client.callTool({ name: 'spawn', arguments: { command: 'echo hi' } });
+    assert.notEqual(result.isError, true, JSON.stringify(result));
+    assert.ok(result.structuredContent, 'structuredContent missing');
+    const text = result.content.find((c) => c.type === 'text');
+    assert.ok(text, 'text content missing');
+    assert.deepEqual(JSON.parse(text.text), result.structuredContent);
+    assert.equal(result.structuredContent.stdout, 'hi\n');
+
+    const ps = await srv().client.callTool({ name: 'ps', arguments: {} });
+    assert.ok(Array.isArray(ps.structuredContent?.processes), JSON.stringify(ps));
+    assert.deepEqual(JSON.parse(ps.content.find((c) => c.type === 'text').text),
+      ps.structuredContent);
+  });
+
+  test('an unknown tool is a JSON-RPC error -32602', async () => {
+    await assert.rejects(
+      srv().client.callTool({ name: 'no_such_tool', arguments: {} }),
+      (error) => {
+        assert.ok(error instanceof McpError, String(error));
+        assert.equal(error.code, ErrorCode.InvalidParams);
+        assert.equal(error.code, -32602);
+        return true;
+      });
+  });
+
+  describe('bad arguments are tool errors that name the problem', () => {
+    const cases = [
+      ['spawn without command', 'spawn', {}, /command/],
+      ['spawn with a numeric command', 'spawn', { command: 42 }, /command/],
+      ['spawn with a negative timeoutMs', 'spawn', { command: 'true', timeoutMs: -5 },
+        /timeoutMs/],
+      ['spawn with a string timeoutMs', 'spawn', { command: 'true', timeoutMs: 'soon' },
+        /timeoutMs/],
+      ['spawn with a non-boolean tty', 'spawn', { command: 'true', tty: 'yes' }, /tty/],
+      ['spawn with a non-string env value', 'spawn', { command: 'true', env: { A: 1 } }, /env/],
+      ['stdout of an unknown process', 'stdout', { id: 'host-987654' }, /host-987654/],
+      ['stdout without id', 'stdout', {}, /\bid\b/],
+      ['stdout with lines of the wrong type', 'stdout', { id: '$ID', lines: 'many' }, /lines/],
+      ['stdout with negative lines', 'stdout', { id: '$ID', lines: -3 }, /lines/],
+      ['stdin of an unknown process', 'stdin', { id: 'host-987654', input: 'x' }, /host-987654/],
+      ['stdin without input', 'stdin', { id: '$ID' }, /input/],
+      ['stdin with a numeric input', 'stdin', { id: '$ID', input: 7 }, /input/],
+      ['kill of an unknown process', 'kill', { id: 'host-987654' }, /host-987654/],
+    ];
+    // A real process for the cases that need a valid id ('$ID').
+    let id;
+    before(async () => {
+      id = (await srv().spawn({ command: 'echo ok' })).pid;
+    });
+    for (const [title, name, args, pattern] of cases) {
+      test(title, async () => {
+        const real = Object.fromEntries(Object.entries(args)
+          .map(([k, v]) => [k, v === '$ID' ? id : v]));
+        const message = await srv().toolError(name, real);
+        assert.match(message, pattern);
+      });
+    }
+
+    test('kill with an unknown signal', async () => {
+      const { pid } = await srv().spawn({ command: 'sleep 30', background: true });
+      try {
+        const message = await srv().toolError('kill', { id: pid, signal: 'SIGNOPE' });
+        assert.match(message, /signal|SIGNOPE/i);
+        const numeric = await srv().toolError('kill', { id: pid, signal: 999 });
+        assert.match(numeric, /signal|999/i);
+        assert.equal((await srv().psEntry(pid)).status, 'running');
+      } finally {
+        await srv().kill(pid, 'SIGKILL');
+      }
+    });
+  });
+
+  test('the session survives heavy output on stdout and stderr of a child', async () => {
+    const result = await srv().spawn({
+      command: 'yes stdout-line | head -c 2000000; yes stderr-line | head -c 1000000 >&2; echo end',
+      timeoutMs: 30000,
+    });
+    assert.equal(result.status, 'terminated');
+    assert.equal(result.exitCode, 0);
+    assert.ok(result.stdout.endsWith('end\n'), result.stdout.slice(-200));
+    assert.deepEqual(await srv().client.ping(), {});
+    const ps = await srv().ps();
+    assert.ok(ps.some((p) => p.pid === result.pid));
+  });
+});
+
+describe('raw JSON-RPC', () => {
+  test('a malformed line gets a -32700 parse error with id null, and the server goes on',
+    async () => {
+      const raw = await RawServer.start();
+      try {
+        const init = await raw.initialize();
+        assert.equal(init.error, undefined, JSON.stringify(init.error));
+        raw.sendRaw('{bad json\n');
+        const parseError = await raw.waitMessage((m) => m.error?.code === -32700, 5000,
+          'a -32700 parse error');
+        assert.equal(parseError.jsonrpc, '2.0');
+        assert.equal(parseError.id, null);
+        assert.equal(typeof parseError.error.message, 'string');
+        const ping = await raw.request('ping');
+        assert.deepEqual(ping.result, {});
+        assert.equal(raw.exited, null, 'the server exited');
+      } finally {
+        await raw.close();
+      }
+    });
+
+  test('every line the server writes on stdout is a JSON-RPC message, even under heavy child output',
+    async () => {
+      const raw = await RawServer.start();
+      try {
+        await raw.initialize();
+        const call = await raw.request('tools/call', {
+          name: 'spawn',
+          arguments: {
+            command: 'yes out | head -c 1000000; yes err | head -c 500000 >&2; ' +
+              'printf "\\033[2J{\\"jsonrpc\\":\\"2.0\\"}\\n"; echo done',
+            timeoutMs: 30000,
+          },
+        }, 40000);
+        assert.equal(call.error, undefined, JSON.stringify(call.error));
+        assert.equal(call.result.structuredContent.exitCode, 0);
+        // A TTY child writes to its terminal, never to the server's stdout either.
+        const ttyCall = await raw.request('tools/call', {
+          name: 'spawn',
+          arguments: { command: 'yes tty-line | head -c 200000; echo done', tty: true,
+            timeoutMs: 30000 },
+        }, 40000);
+        assert.equal(ttyCall.error, undefined, JSON.stringify(ttyCall.error));
+        assert.deepEqual((await raw.request('ping')).result, {});
+        for (const message of raw.messages) {
+          assert.equal(message.unparsable, undefined,
+            `non-JSON line on stdout: ${String(message.unparsable).slice(0, 200)}`);
+          assert.equal(message.jsonrpc, '2.0', JSON.stringify(message).slice(0, 200));
+          assert.ok('id' in message || 'method' in message, JSON.stringify(message).slice(0, 200));
+        }
+      } finally {
+        await raw.close();
+      }
+    });
+});
