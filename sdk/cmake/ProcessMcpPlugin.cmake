@@ -5,13 +5,14 @@
 # `<name>.so` (the core finds plugin "host" as `pmcp-host.so`, so name yours `pmcp-<id>`).
 include_guard(GLOBAL)
 
-set(_PMCP_PLUGIN_MAP "${CMAKE_CURRENT_LIST_DIR}/pmcp-plugin.map")
-
 function(pmcp_add_plugin target)
   cmake_parse_arguments(ARG "" "OUTPUT_NAME;OUTPUT_DIRECTORY" "SOURCES" ${ARGN})
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "pmcp_add_plugin(${target}): SOURCES is required")
   endif()
+  # Resolved here, not at include time: a variable set when this file was included is not
+  # visible from other directories (plugins/<name>/ in the tree, subdirectories out of tree).
+  set(map "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/pmcp-plugin.map")
   add_library(${target} MODULE ${ARG_SOURCES})
   if(TARGET pmcp::sdk)
     target_link_libraries(${target} PRIVATE pmcp::sdk)
@@ -27,7 +28,7 @@ function(pmcp_add_plugin target)
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ARG_OUTPUT_DIRECTORY}")
   endif()
-  target_link_options(${target} PRIVATE "LINKER:--version-script=${_PMCP_PLUGIN_MAP}"
+  target_link_options(${target} PRIVATE "LINKER:--version-script=${map}"
                       "LINKER:--no-undefined")
-  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${_PMCP_PLUGIN_MAP}")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${map}")
 endfunction()
