@@ -30,6 +30,8 @@ struct Defaults {
   uint16_t terminal_rows = kTerminalRows;        // [defaults] terminal_rows
   std::string workdir;                           // [defaults] workdir; "" = executor's default
   uint32_t stdout_lines = 100;                   // [defaults] stdout_lines (tool `stdout`)
+
+  friend bool operator==(const Defaults&, const Defaults&) = default;
 };
 
 struct Limits {
@@ -38,6 +40,8 @@ struct Limits {
   uint32_t keep_terminated = 100;          // [limits] keep_terminated: ended processes in ps
   uint32_t max_processes = 1000;           // [limits] max_processes running at once
   uint32_t kill_grace_ms = 2000;           // [limits] kill_grace_ms: SIGTERM..SIGKILL on shutdown
+
+  friend bool operator==(const Limits&, const Limits&) = default;
 };
 
 struct Environment {
@@ -45,6 +49,8 @@ struct Environment {
   std::vector<std::string> pass = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ"};
   // [environment] set: fixed variables for every child (the call's env wins over these).
   std::map<std::string, std::string> set;
+
+  friend bool operator==(const Environment&, const Environment&) = default;
 };
 
 struct Config {
@@ -59,7 +65,10 @@ struct Config {
   // Every other top-level table is a plugin's own config, e.g. [host], [docker], [stdio],
   // [http], passed to that plugin as a JSON object. The line of each table is kept for errors.
   std::map<std::string, boost::json::object> plugin_tables;
+  // 0 for a table that only environment overrides created.
   std::map<std::string, int> plugin_table_lines;
+  // Environment variables that overrode a value, by name, in the order applied.
+  std::vector<std::string> applied_overrides;
 };
 
 struct LoadOptions {
@@ -74,9 +83,12 @@ struct LoadOptions {
 // Loads, applies environment overrides, validates. Errors read like
 //   "/etc/process-mcp/process-mcp.toml:12: key 'defaults.timeout_ms': expected an integer
 //    from 1 to 3600000, got \"fast\""
+// Every problem found is reported, one per line, in file order, then override errors.
 Result<Config> load(const LoadOptions& options);
 
-// Parses TOML text (for tests); `origin` names it in error messages.
+// Parses TOML text (for tests) and applies the overrides in `env`; `origin` names it in error
+// messages and becomes Config::source. Relative plugin_dirs resolve against the directory of
+// `origin` taken as a path (relative to the working directory if it is relative).
 Result<Config> parse(std::string_view toml_text, std::string_view origin,
                      const std::map<std::string, std::string>& env);
 
