@@ -1,0 +1,265 @@
+#include "process/terminal.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace pmcp::process {
+
+namespace {
+
+// libvterm marks the cell after a double-width character with this value in chars[0].
+constexpr uint32_t continuation_cell = static_cast<uint32_t>(-1);
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Decodes one UTF-8 sequence at text[i] (text was produced by append_utf8, so it is valid).
+uint32_t next_code_point(std::string_view text, std::size_t& i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  std::size_t length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+  length = std::min(length, text.size() - i);
+  uint32_t cp = length == 1   ? lead
+                : length == 2 ? lead & 0x1F
+                : length == 3 ? lead & 0x0F
+                              : lead & 0x07;
+  for (std::size_t k = 1; k < length; ++k) cp = (cp << 6) | (byte(i + k) & 0x3F);
+  i += length;
+  return cp;
+}
+
+// Appends the text of one cell; returns the number of code points written (a blank cell is
+// written as one space).
+std::size_t append_cell(std::string& out, const VTermScreenCell& cell) {
+  if (cell.chars[0] == 0) {
+    out += ' ';
+    return 1;
+  }
+  std::size_t count = 0;
+  for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && cell.chars[k] != 0; ++k) {
+    append_utf8(out, cell.chars[k]);
+    ++count;
+  }
+  return count;
+}
+
+std::size_t trim_trailing_spaces(std::string& line) {
+  const std::size_t end = line.find_last_not_of(' ');
+  const std::size_t kept = end == std::string::npos ? 0 : end + 1;
+  const std::size_t trimmed = line.size() - kept;
+  line.resize(kept);
+  return trimmed;
+}
+
+// Joins lines with '\n' after dropping trailing empty ones.
+std::string join_lines(const std::vector<std::string>& lines, std::size_t first = 0) {
+  std::size_t end = lines.size();
+  while (end > first && lines[end - 1].empty()) --end;
+  std::string out;
+  for (std::size_t i = first; i < end; ++i) {
+    if (i > first) out += '\n';
+    out += lines[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+Terminal::Terminal(uint16_t cols, uint16_t rows, std::size_t scrollback_lines)
+    : cols_(std::max<uint16_t>(cols, 1)),
+      rows_(std::max<uint16_t>(rows, 1)),
+      scrollback_limit_(scrollback_lines) {
+  vt_ = vterm_new(rows_, cols_);
+  vterm_set_utf8(vt_, 1);
+  vterm_output_set_callback(vt_, &Terminal::on_output, this);
+  screen_ = vterm_obtain_screen(vt_);
+  state_ = vterm_obtain_state(vt_);
+  callbacks_.settermprop = &Terminal::on_set_prop;
+  callbacks_.sb_pushline = &Terminal::on_push_line;
+  callbacks_.sb_popline = &Terminal::on_pop_line;
+  vterm_screen_set_callbacks(screen_, &callbacks_, this);
+  vterm_screen_enable_altscreen(screen_, 1);
+  vterm_screen_reset(screen_, 1);
+}
+
+Terminal::~Terminal() { vterm_free(vt_); }
+
+void Terminal::feed(std::string_view bytes) {
+  if (bytes.empty()) return;
+  vterm_input_write(vt_, bytes.data(), bytes.size());
+}
+
+void Terminal::resize(uint16_t cols, uint16_t rows) {
+  cols_ = std::max<uint16_t>(cols, 1);
+  rows_ = std::max<uint16_t>(rows, 1);
+  vterm_set_size(vt_, rows_, cols_);
+}
+
+std::string Terminal::render_row(int row) const {
+  std::string line;
+  VTermScreenCell cell;
+  for (int col = 0; col < cols_;) {
+    if (!vterm_screen_get_cell(screen_, VTermPos{row, col}, &cell)) break;
+    if (cell.chars[0] == continuation_cell) {
+      ++col;
+      continue;
+    }
+    append_cell(line, cell);
+    col += cell.width == 2 ? 2 : 1;
+  }
+  trim_trailing_spaces(line);
+  return line;
+}
+
+std::string Terminal::render_screen() const {
+  std::vector<std::string> lines;
+  lines.reserve(rows_);
+  for (int row = 0; row < rows_; ++row) lines.push_back(render_row(row));
+  return join_lines(lines);
+}
+
+std::string Terminal::render_all() const {
+  std::vector<std::string> lines;
+  lines.reserve(scrollback_.size() + rows_);
+  for (const ScrollbackLine& line : scrollback_) lines.push_back(line.text);
+  for (int row = 0; row < rows_; ++row) lines.push_back(render_row(row));
+  return join_lines(lines);
+}
+
+std::string Terminal::tail_lines(std::size_t n) const {
+  if (n == 0) return {};
+  std::vector<std::string> lines;
+  // Walk from the bottom so that a short tail does not render the whole scrollback.
+  for (int row = rows_ - 1; row >= 0; --row) lines.push_back(render_row(row));
+  while (!lines.empty() && lines.front().empty()) lines.erase(lines.begin());
+  for (auto it = scrollback_.rbegin(); it != scrollback_.rend() && lines.size() < n; ++it) {
+    if (lines.empty() && it->text.empty()) continue;  // still trailing empty lines
+    lines.push_back(it->text);
+  }
+  if (lines.size() > n) lines.resize(n);
+  std::reverse(lines.begin(), lines.end());
+  return join_lines(lines);
+}
+
+Terminal::Cursor Terminal::cursor() const {
+  VTermPos pos;
+  vterm_state_get_cursorpos(state_, &pos);
+  return Cursor{static_cast<uint16_t>(std::max(pos.row, 0)),
+                static_cast<uint16_t>(std::max(pos.col, 0))};
+}
+
+template <class Press>
+std::string Terminal::capture_output(Press&& press) const {
+  std::string captured;
+  capture_ = &captured;
+  press();
+  capture_ = nullptr;
+  return captured;
+}
+
+bool Terminal::application_cursor_keys() const {
+  // libvterm exposes no getter for DECCKM; the encoding of Up reveals it.
+  const std::string up =
+      capture_output([&] { vterm_keyboard_key(vt_, VTERM_KEY_UP, VTERM_MOD_NONE); });
+  return up == "\x1bOA";
+}
+
+std::string Terminal::take_replies() {
+  std::string out;
+  out.swap(replies_);
+  return out;
+}
+
+std::string Terminal::encode_key(VTermKey key, VTermModifier mod) {
+  return capture_output([&] { vterm_keyboard_key(vt_, key, mod); });
+}
+
+std::string Terminal::encode_char(uint32_t codepoint, VTermModifier mod) {
+  return capture_output([&] { vterm_keyboard_unichar(vt_, codepoint, mod); });
+}
+
+void Terminal::on_output(const char* bytes, std::size_t size, void* self) {
+  Terminal& term = *static_cast<Terminal*>(self);
+  (term.capture_ != nullptr ? *term.capture_ : term.replies_).append(bytes, size);
+}
+
+int Terminal::on_set_prop(VTermProp prop, VTermValue* value, void* self) {
+  if (prop == VTERM_PROP_ALTSCREEN) static_cast<Terminal*>(self)->alt_screen_ = value->boolean;
+  return 1;  // accept every property; returning 0 would make libvterm refuse the change
+}
+
+int Terminal::on_push_line(int cols, const VTermScreenCell* cells, void* self) {
+  Terminal& term = *static_cast<Terminal*>(self);
+  if (term.scrollback_limit_ == 0) return 1;
+  ScrollbackLine line;
+  bool simple = true;
+  for (int col = 0; col < cols;) {
+    const VTermScreenCell& cell = cells[col];
+    if (cell.chars[0] == continuation_cell) {
+      ++col;
+      continue;
+    }
+    const std::size_t count = append_cell(line.text, cell);
+    const bool wide = cell.width == 2;
+    line.layout += static_cast<char>(count | (wide ? wide_cell_flag : 0));
+    simple = simple && count == 1 && !wide;
+    col += wide ? 2 : 1;
+  }
+  // Each trimmed space was a one-code-point cell of its own.
+  line.layout.resize(line.layout.size() - trim_trailing_spaces(line.text));
+  if (simple) line.layout.clear();
+  if (term.scrollback_.size() >= term.scrollback_limit_) term.scrollback_.pop_front();
+  term.scrollback_.push_back(std::move(line));
+  return 1;
+}
+
+int Terminal::on_pop_line(int cols, VTermScreenCell* cells, void* self) {
+  Terminal& term = *static_cast<Terminal*>(self);
+  if (term.scrollback_.empty()) return 0;
+  const ScrollbackLine line = std::move(term.scrollback_.back());
+  term.scrollback_.pop_back();
+
+  VTermColor fg;
+  VTermColor bg;
+  vterm_state_get_default_colors(term.state_, &fg, &bg);
+  for (int col = 0; col < cols; ++col) {
+    cells[col] = VTermScreenCell{};
+    cells[col].width = 1;
+    cells[col].fg = fg;
+    cells[col].bg = bg;
+  }
+  std::size_t i = 0;
+  std::size_t cell_index = 0;
+  for (int col = 0; col < cols && i < line.text.size(); ++cell_index) {
+    const unsigned char layout =
+        cell_index < line.layout.size() ? static_cast<unsigned char>(line.layout[cell_index]) : 1;
+    const std::size_t count = layout & ~wide_cell_flag;
+    const bool wide = (layout & wide_cell_flag) != 0;
+    if (wide && col + 1 >= cols) break;  // a wide character no longer fits
+    for (std::size_t k = 0; k < count && i < line.text.size(); ++k) {
+      const uint32_t cp = next_code_point(line.text, i);
+      if (k < VTERM_MAX_CHARS_PER_CELL) cells[col].chars[k] = cp;
+    }
+    cells[col].width = wide ? 2 : 1;
+    col += wide ? 2 : 1;
+  }
+  return 1;
+}
+
+}  // namespace pmcp::process

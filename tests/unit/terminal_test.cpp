@@ -1,0 +1,270 @@
+#include "process/terminal.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace pmcp::process {
+namespace {
+
+std::string numbered_lines(int first, int last) {
+  std::string out;
+  for (int i = first; i <= last; ++i) out += "line" + std::to_string(i) + "\r\n";
+  return out;
+}
+
+TEST(Terminal, RendersPlainText) {
+  Terminal term(20, 5, 100);
+  EXPECT_EQ(term.cols(), 20);
+  EXPECT_EQ(term.rows(), 5);
+  EXPECT_EQ(term.render_screen(), "");
+  term.feed("hello\r\nworld");
+  EXPECT_EQ(term.render_screen(), "hello\nworld");
+  EXPECT_EQ(term.render_all(), "hello\nworld");
+}
+
+TEST(Terminal, InputMaySplitAnywhere) {
+  Terminal term(20, 5, 100);
+  const std::string bytes =
+      "\x1b[1;31mr\xc3\xa9"
+      "d\x1b[0m ok";
+  for (char c : bytes) term.feed(std::string_view(&c, 1));
+  EXPECT_EQ(term.render_screen(),
+            "r\xc3\xa9"
+            "d ok");
+}
+
+TEST(Terminal, StripsColoursAndAttributes) {
+  Terminal term(40, 5, 100);
+  term.feed("\x1b[1;31mred\x1b[0m \x1b[38;5;208morange\x1b[0m \x1b[38;2;1;2;3mrgb\x1b[m \x1b[4mu");
+  EXPECT_EQ(term.render_screen(), "red orange rgb u");
+}
+
+TEST(Terminal, TrimsTrailingSpacesAndDropsTrailingEmptyLines) {
+  Terminal term(20, 6, 100);
+  term.feed("a   \r\n\r\nb \r\n\r\n");
+  EXPECT_EQ(term.render_screen(), "a\n\nb");
+}
+
+TEST(Terminal, CursorMovement) {
+  Terminal term(20, 5, 100);
+  term.feed("abc\x1b[1;10Hxyz");  // CUP is 1-based: row 1, column 10
+  EXPECT_EQ(term.render_screen(), "abc      xyz");
+  EXPECT_EQ(term.cursor().row, 0);
+  EXPECT_EQ(term.cursor().col, 12);
+
+  term.feed("\x1b[3;2H*\x1b[A\x1b[D+");  // down to row 3, then up one and left one
+  EXPECT_EQ(term.render_screen(), "abc      xyz\n +\n *");
+  EXPECT_EQ(term.cursor().row, 1);
+  EXPECT_EQ(term.cursor().col, 2);
+
+  term.feed("\x1b[1;1H\x1b[2K");  // erase the first line
+  EXPECT_EQ(term.render_screen(), "\n +\n *");
+}
+
+TEST(Terminal, CarriageReturnAndLineFeed) {
+  Terminal term(20, 5, 100);
+  term.feed("abc\rX");  // CR returns to column 0 and overwrites
+  EXPECT_EQ(term.render_screen(), "Xbc");
+  term.feed("\r\nnext");
+  EXPECT_EQ(term.render_screen(), "Xbc\nnext");
+  // A bare LF moves down without returning (a PTY's onlcr normally adds the CR).
+  term.feed("\nlf");
+  EXPECT_EQ(term.render_screen(), "Xbc\nnext\n    lf");
+}
+
+TEST(Terminal, WrapsLongLines) {
+  Terminal term(10, 5, 100);
+  term.feed("0123456789abcde");
+  EXPECT_EQ(term.render_screen(), "0123456789\nabcde");
+  EXPECT_EQ(term.cursor().row, 1);
+  EXPECT_EQ(term.cursor().col, 5);
+}
+
+TEST(Terminal, ScrollbackKeepsTheNewestLinesUpToItsBound) {
+  Terminal term(20, 3, 5);
+  term.feed(numbered_lines(1, 20));
+  // The screen holds line19, line20 and the empty line with the cursor; 18 lines scrolled off
+  // and only the newest 5 of them are kept.
+  EXPECT_EQ(term.render_screen(), "line19\nline20");
+  EXPECT_EQ(term.scrollback_size(), 5u);
+  EXPECT_EQ(term.render_all(), "line14\nline15\nline16\nline17\nline18\nline19\nline20");
+}
+
+TEST(Terminal, ZeroScrollbackKeepsOnlyTheScreen) {
+  Terminal term(20, 3, 0);
+  term.feed(numbered_lines(1, 10));
+  EXPECT_EQ(term.scrollback_size(), 0u);
+  EXPECT_EQ(term.render_all(), "line9\nline10");
+}
+
+TEST(Terminal, TailLines) {
+  Terminal term(20, 3, 100);
+  EXPECT_EQ(term.tail_lines(3), "");
+  term.feed(numbered_lines(1, 6));
+  EXPECT_EQ(term.tail_lines(0), "");
+  EXPECT_EQ(term.tail_lines(1), "line6");  // the empty cursor line is a trailing empty line
+  EXPECT_EQ(term.tail_lines(2), "line5\nline6");
+  EXPECT_EQ(term.tail_lines(4), "line3\nline4\nline5\nline6");  // reaches into scrollback
+  EXPECT_EQ(term.tail_lines(100), term.render_all());
+  term.feed("prompt$ ");
+  EXPECT_EQ(term.tail_lines(2), "line6\nprompt$");
+}
+
+TEST(Terminal, TailLinesSkipsEmptyScreenBelowScrollback) {
+  Terminal term(20, 3, 100);
+  term.feed(numbered_lines(1, 5));
+  term.feed("\x1b[2J\x1b[H");  // clear the screen: the scrollback stays
+  EXPECT_EQ(term.render_screen(), "");
+  EXPECT_EQ(term.tail_lines(2), "line2\nline3");
+  EXPECT_EQ(term.render_all(), "line1\nline2\nline3");
+}
+
+TEST(Terminal, AlternateScreenDoesNotEnterScrollback) {
+  Terminal term(20, 3, 100);
+  term.feed(numbered_lines(1, 4));  // line1 and line2 scroll off
+  ASSERT_EQ(term.scrollback_size(), 2u);
+  const std::string before = term.render_all();
+  EXPECT_FALSE(term.alt_screen());
+
+  term.feed("\x1b[?1049h");  // what vim sends on start
+  EXPECT_TRUE(term.alt_screen());
+  EXPECT_EQ(term.render_screen(), "");
+  term.feed(numbered_lines(100, 130));  // scrolls the alternate screen a lot
+  EXPECT_EQ(term.render_screen(), "line129\nline130");
+  EXPECT_EQ(term.scrollback_size(), 2u);
+
+  term.feed("\x1b[?1049l");  // and on exit
+  EXPECT_FALSE(term.alt_screen());
+  EXPECT_EQ(term.render_all(), before);
+}
+
+TEST(Terminal, ResizeChangesWrapWidth) {
+  Terminal term(20, 5, 100);
+  term.resize(10, 4);
+  EXPECT_EQ(term.cols(), 10);
+  EXPECT_EQ(term.rows(), 4);
+  term.feed("0123456789abcdef");
+  EXPECT_EQ(term.render_screen(), "0123456789\nabcdef");
+  term.resize(30, 4);
+  term.feed("\r\n0123456789abcdefghij");
+  EXPECT_EQ(term.render_screen(), "0123456789\nabcdef\n0123456789abcdefghij");
+}
+
+TEST(Terminal, ShrinkingRowsMovesLinesToScrollbackAndGrowingBringsThemBack) {
+  Terminal term(20, 5, 100);
+  term.feed("l1\r\nl2\r\nl3\r\nl4\r\nl5");  // cursor on the last row
+  term.resize(20, 3);
+  EXPECT_EQ(term.render_screen(), "l3\nl4\nl5");
+  EXPECT_EQ(term.scrollback_size(), 2u);
+  EXPECT_EQ(term.render_all(), "l1\nl2\nl3\nl4\nl5");
+  EXPECT_EQ(term.cursor().row, 2);
+
+  term.resize(20, 5);
+  EXPECT_EQ(term.render_screen(), "l1\nl2\nl3\nl4\nl5");
+  EXPECT_EQ(term.scrollback_size(), 0u);
+  EXPECT_EQ(term.cursor().row, 4);
+}
+
+TEST(Terminal, WideAndCombiningCharactersSurviveAScrollbackRoundTrip) {
+  Terminal term(20, 2, 100);
+  // "日本" (two wide characters), then e + COMBINING ACUTE ACCENT, then ASCII.
+  const std::string line = "\xe6\x97\xa5\xe6\x9c\xac e\xcc\x81 x";
+  term.feed(line + "\r\nsecond\r\nthird");
+  EXPECT_EQ(term.render_all(), line + "\nsecond\nthird");
+  ASSERT_EQ(term.scrollback_size(), 1u);
+  term.resize(20, 3);  // pulls the line back from scrollback onto the screen
+  EXPECT_EQ(term.scrollback_size(), 0u);
+  EXPECT_EQ(term.render_screen(), line + "\nsecond\nthird");
+  term.feed("\x1b[1;8H!");  // column 8 is still the x: the wide cells kept their width
+  EXPECT_EQ(term.render_screen(), "\xe6\x97\xa5\xe6\x9c\xac e\xcc\x81 !\nsecond\nthird");
+}
+
+TEST(Terminal, Utf8AndWideCharacters) {
+  Terminal term(20, 3, 100);
+  term.feed("h\xc3\xa9llo w\xc3\xb6rld \xf0\x9f\x98\x80");  // héllo wörld U+1F600
+  EXPECT_EQ(term.render_screen(), "h\xc3\xa9llo w\xc3\xb6rld \xf0\x9f\x98\x80");
+
+  term.feed(
+      "\r\n\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"
+      "x");  // 日本語x: three wide characters
+  EXPECT_EQ(term.cursor().col, 7);
+  EXPECT_EQ(term.render_screen(),
+            "h\xc3\xa9llo w\xc3\xb6rld \xf0\x9f\x98\x80\n\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"
+            "x");
+}
+
+TEST(Terminal, WideCharacterWrapsWhenItDoesNotFit) {
+  Terminal term(5, 3, 100);
+  term.feed("abcd\xe6\x97\xa5");  // 4 columns used; the wide character needs 2
+  EXPECT_EQ(term.render_screen(), "abcd\n\xe6\x97\xa5");
+}
+
+TEST(Terminal, AnswersCursorPositionReport) {
+  Terminal term(20, 5, 100);
+  EXPECT_EQ(term.take_replies(), "");
+  term.feed("\x1b[6n");
+  EXPECT_EQ(term.take_replies(), "\x1b[1;1R");
+  EXPECT_EQ(term.take_replies(), "");  // taken once
+  term.feed("ab\r\ncde\x1b[6n");
+  EXPECT_EQ(term.take_replies(), "\x1b[2;4R");
+}
+
+TEST(Terminal, AnswersDeviceAttributes) {
+  Terminal term(20, 5, 100);
+  term.feed("\x1b[c");
+  const std::string reply = term.take_replies();
+  EXPECT_EQ(reply.rfind("\x1b[?", 0), 0u) << reply;
+  EXPECT_EQ(reply.back(), 'c');
+}
+
+TEST(Terminal, CursorKeysFollowTheApplicationMode) {
+  Terminal term(20, 5, 100);
+  EXPECT_FALSE(term.application_cursor_keys());
+  EXPECT_EQ(term.encode_key(VTERM_KEY_UP), "\x1b[A");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_DOWN), "\x1b[B");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_RIGHT), "\x1b[C");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_LEFT), "\x1b[D");
+
+  term.feed("\x1b[?1h");  // DECCKM on, as vim and readline set it
+  EXPECT_TRUE(term.application_cursor_keys());
+  EXPECT_EQ(term.encode_key(VTERM_KEY_UP), "\x1bOA");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_LEFT), "\x1bOD");
+
+  term.feed("\x1b[?1l");
+  EXPECT_FALSE(term.application_cursor_keys());
+  EXPECT_EQ(term.encode_key(VTERM_KEY_UP), "\x1b[A");
+}
+
+TEST(Terminal, KeyEncodingDoesNotLeakIntoReplies) {
+  Terminal term(20, 5, 100);
+  term.feed("\x1b[6n");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_UP), "\x1b[A");
+  EXPECT_FALSE(term.application_cursor_keys());
+  EXPECT_EQ(term.encode_char('q'), "q");
+  EXPECT_EQ(term.take_replies(), "\x1b[1;1R");
+}
+
+TEST(Terminal, EncodesCommonKeys) {
+  Terminal term(20, 5, 100);
+  EXPECT_EQ(term.encode_key(VTERM_KEY_ENTER), "\r");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_TAB), "\t");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_BACKSPACE), "\x7f");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_ESCAPE), "\x1b");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_DEL), "\x1b[3~");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_PAGEUP), "\x1b[5~");
+  EXPECT_EQ(term.encode_key(static_cast<VTermKey>(VTERM_KEY_FUNCTION(1))), "\x1bOP");
+  EXPECT_EQ(term.encode_key(VTERM_KEY_UP, VTERM_MOD_CTRL), "\x1b[1;5A");
+}
+
+TEST(Terminal, EncodesCharacters) {
+  Terminal term(20, 5, 100);
+  EXPECT_EQ(term.encode_char('a'), "a");
+  EXPECT_EQ(term.encode_char('c', VTERM_MOD_CTRL), "\x03");
+  EXPECT_EQ(term.encode_char('x', VTERM_MOD_ALT), "\x1bx");
+  EXPECT_EQ(term.encode_char(0xE9), "\xc3\xa9");
+  EXPECT_EQ(term.encode_char(0x1F600), "\xf0\x9f\x98\x80");
+}
+
+}  // namespace
+}  // namespace pmcp::process
