@@ -1,0 +1,44 @@
+// The MCP tools: schemas and handlers for spawn, ps, stdin, stdout and kill (compatible with
+// the original server) over the process registry. Core thread only.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include "config/config.hpp"
+#include "mcp/dispatcher.hpp"
+#include "process/registry.hpp"
+
+namespace pmcp::tools {
+
+namespace json = boost::json;
+
+struct ToolContext {
+  boost::asio::io_context& io;
+  process::Registry& registry;
+  const config::Config& config;
+  std::map<std::string, std::string> server_env;  // the server's environment at start
+};
+
+std::vector<mcp::ToolDefinition> make_tools(ToolContext& context);
+
+// Shared pieces of the tools (tools/common.cpp).
+json::object process_info(const process::Process& process);
+// Output of one stream as valid UTF-8: the rendered terminal for TTY stdout, else the bytes.
+std::string stream_text(const process::Process& process, bool stderr_stream);
+// The child's environment: the configured pass-through names and fixed values, TERM for a TTY,
+// then the call's variables (which win). Returns "NAME=value" strings.
+std::vector<std::string> child_environment(const ToolContext& context, bool tty,
+                                           const std::map<std::string, std::string>& call_env);
+
+mcp::ToolDefinition make_spawn_tool(ToolContext& context);
+mcp::ToolDefinition make_ps_tool(ToolContext& context);
+mcp::ToolDefinition make_stdin_tool(ToolContext& context);
+mcp::ToolDefinition make_stdout_tool(ToolContext& context);
+mcp::ToolDefinition make_kill_tool(ToolContext& context);
+
+}  // namespace pmcp::tools

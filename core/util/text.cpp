@@ -1,0 +1,111 @@
+// Text helpers: UTF-8 validation follows RFC 3629 (no overlongs, no surrogates, <= U+10FFFF).
+#include "util/text.hpp"
+
+#include <ctime>
+
+namespace pmcp::text {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if invalid.
+std::size_t valid_sequence(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t n;
+  uint32_t cp;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(k) & 0x3F);
+  }
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0;
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::string sanitize_utf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    std::size_t n = valid_sequence(bytes, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(bytes.data() + i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::size_t count_chars(std::string_view utf8) {
+  std::size_t n = 0;
+  for (char c : utf8) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
+
+Cut keep_tail(std::string utf8, std::size_t max_chars, std::string_view hint) {
+  std::size_t total = count_chars(utf8);
+  if (total <= max_chars) return Cut{std::move(utf8), 0};
+  std::size_t drop = total - max_chars;
+  std::size_t pos = 0;
+  std::size_t seen = 0;
+  while (pos < utf8.size()) {
+    if ((static_cast<unsigned char>(utf8[pos]) & 0xC0) != 0x80) {
+      if (seen == drop) break;
+      ++seen;
+    }
+    ++pos;
+  }
+  std::string out = "[... " + std::to_string(drop) + " earlier characters truncated";
+  if (!hint.empty()) out += "; " + std::string(hint);
+  out += "]\n";
+  out.append(utf8, pos, std::string::npos);
+  return Cut{std::move(out), drop};
+}
+
+std::string last_lines(std::string_view text, std::size_t n) {
+  if (n == 0 || text.empty()) return {};
+  std::size_t end = text.size();
+  if (text[end - 1] == '\n') --end;
+  std::size_t pos = end;
+  std::size_t lines = 0;
+  while (pos > 0) {
+    if (text[pos - 1] == '\n') {
+      if (++lines == n) break;
+    }
+    --pos;
+  }
+  return std::string(text.substr(pos));
+}
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::size_t len = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof(out), "%.*s.%03dZ", static_cast<int>(len), buf,
+                static_cast<int>(ms % 1000));
+  return out;
+}
+
+}  // namespace pmcp::text

@@ -1,0 +1,255 @@
+// stdio transport plugin: reads newline-delimited JSON-RPC texts from fd 0 and writes them to
+// fd 1. One client session (id 1). Nothing but MCP messages ever reaches fd 1.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "pmcp/plugin.hpp"
+
+namespace {
+
+using pmcp::sdk::Error;
+
+constexpr uint64_t kSession = 1;
+constexpr std::size_t kDefaultMaxMessage = 16u << 20;
+
+// Reads "max_message_bytes = N" from the plugin's JSON table; any other key is an error.
+std::size_t parse_config(std::string_view json) {
+  std::size_t max_message = kDefaultMaxMessage;
+  std::size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < json.size() && std::isspace(static_cast<unsigned char>(json[i]))) ++i;
+  };
+  skip_ws();
+  if (i >= json.size() || json[i] != '{') throw Error(PMCP_ERR_INVALID_ARGUMENT, "config must be a table");
+  ++i;
+  while (true) {
+    skip_ws();
+    if (i < json.size() && json[i] == '}') break;
+    if (i >= json.size() || json[i] != '"') throw Error(PMCP_ERR_INVALID_ARGUMENT, "malformed config");
+    std::size_t end = json.find('"', i + 1);
+    if (end == std::string_view::npos) throw Error(PMCP_ERR_INVALID_ARGUMENT, "malformed config");
+    std::string key(json.substr(i + 1, end - i - 1));
+    i = end + 1;
+    skip_ws();
+    if (i >= json.size() || json[i] != ':') throw Error(PMCP_ERR_INVALID_ARGUMENT, "malformed config");
+    ++i;
+    skip_ws();
+    if (key != "max_message_bytes") {
+      throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                  "unknown key 'stdio." + key + "'; the only key is max_message_bytes");
+    }
+    std::size_t start = i;
+    while (i < json.size() && std::isdigit(static_cast<unsigned char>(json[i]))) ++i;
+    if (start == i || i - start > 12) {
+      throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                  "key 'stdio.max_message_bytes' must be an integer from 1024 to 1073741824");
+    }
+    max_message = std::stoull(std::string(json.substr(start, i - start)));
+    if (max_message < 1024 || max_message > (1u << 30)) {
+      throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                  "key 'stdio.max_message_bytes' must be an integer from 1024 to 1073741824");
+    }
+    skip_ws();
+    if (i < json.size() && json[i] == ',') ++i;
+  }
+  return max_message;
+}
+
+class StdioTransport final : public pmcp::sdk::TransportBase {
+ public:
+  StdioTransport(const pmcp_host* host, const pmcp_transport_sink* sink, std::size_t max_message)
+      : host_(host), sink_(*sink), max_message_(max_message) {
+    // Keep private copies of fd 0 and 1 and point the originals elsewhere: nothing in this
+    // process (or a library that prints) can then corrupt the protocol stream, and children
+    // never inherit the client's pipes.
+    in_fd_ = fcntl(0, F_DUPFD_CLOEXEC, 3);
+    out_fd_ = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    if (in_fd_ < 0 || out_fd_ < 0) throw Error(PMCP_ERR_IO, std::string("dup: ") + strerror(errno));
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      close(devnull);
+    }
+    dup2(2, 1);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0) throw Error(PMCP_ERR_IO, std::string("eventfd: ") + strerror(errno));
+  }
+
+  ~StdioTransport() override {
+    stop();
+    if (reader_.joinable()) reader_.join();
+    if (writer_.joinable()) writer_.join();
+    close(in_fd_);
+    close(out_fd_);
+    close(wake_fd_);
+  }
+
+  void start() override {
+    reader_ = std::thread([this] { read_loop(); });
+    writer_ = std::thread([this] { write_loop(); });
+  }
+
+  void send(uint64_t session, uint64_t, std::string_view json, uint32_t) override {
+    if (session != kSession) throw Error(PMCP_ERR_NOT_FOUND, "no such session");
+    std::lock_guard lock(mutex_);
+    if (closing_) throw Error(PMCP_ERR_NOT_FOUND, "the stdio transport is closed");
+    queue_.emplace_back(json);
+    queue_.back().push_back('\n');
+    cv_.notify_one();
+  }
+
+  // Stops reading, lets the writer flush what is queued, then both threads end.
+  void stop() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (closing_) return;
+      closing_ = true;
+      cv_.notify_all();
+    }
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
+
+ private:
+  void log(pmcp_log_level level, const std::string& text) {
+    pmcp::sdk::log(host_, level, text);
+  }
+
+  void read_loop() {
+    std::string pending;
+    std::string buffer(64 * 1024, '\0');
+    bool discarding = false;
+    std::string reason = "end of input";
+    while (true) {
+      pollfd fds[2] = {{in_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      int n = poll(fds, 2, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        reason = std::string("poll failed: ") + strerror(errno);
+        break;
+      }
+      if (fds[1].revents) return;  // stop() was called: the core is shutting down
+      ssize_t got = read(in_fd_, buffer.data(), buffer.size());
+      if (got < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        reason = std::string("read failed: ") + strerror(errno);
+        break;
+      }
+      if (got == 0) break;
+      std::size_t begin = 0;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
+        if (buffer[i] != '\n') continue;
+        if (!discarding) pending.append(buffer, begin, i - begin);
+        deliver(pending, discarding);
+        pending.clear();
+        discarding = false;
+        begin = i + 1;
+      }
+      if (!discarding) pending.append(buffer, begin, static_cast<std::size_t>(got) - begin);
+      if (pending.size() > max_message_) {
+        // An oversized message is dropped whole; the core answers it with a parse error.
+        discarding = true;
+        pending.clear();
+      }
+    }
+    if (!pending.empty() || discarding) deliver(pending, discarding);
+    sink_.on_session_closed(sink_.ctx, kSession);
+    sink_.on_stopped(sink_.ctx, pmcp::sdk::str(reason));
+  }
+
+  void deliver(std::string& line, bool oversized) {
+    if (oversized) {
+      log(PMCP_LOG_WARN, "dropped a message larger than max_message_bytes (" +
+                             std::to_string(max_message_) + ")");
+      static constexpr std::string_view kTooLarge = "\x01oversized";  // not JSON: parse error
+      sink_.on_message(sink_.ctx, kSession, 0, pmcp::sdk::str(kTooLarge));
+      return;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) return;
+    sink_.on_message(sink_.ctx, kSession, 0, pmcp::sdk::str(line));
+  }
+
+  void write_loop() {
+    while (true) {
+      std::string text;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
+        if (queue_.empty()) return;
+        text = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      std::size_t off = 0;
+      while (off < text.size()) {
+        ssize_t w = write(out_fd_, text.data() + off, text.size() - off);
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          // The client is gone; drop the rest quietly (the reader sees EOF next).
+          std::lock_guard lock(mutex_);
+          queue_.clear();
+          break;
+        }
+        off += static_cast<std::size_t>(w);
+      }
+    }
+  }
+
+  const pmcp_host* host_;
+  pmcp_transport_sink sink_;
+  std::size_t max_message_;
+  int in_fd_ = -1;
+  int out_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread reader_;
+  std::thread writer_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  bool closing_ = false;
+};
+
+const pmcp_host* g_host = nullptr;
+
+int32_t create(const pmcp_transport_factory*, const pmcp_host* host, pmcp_str config,
+               const pmcp_transport_sink* sink, pmcp_transport** out, pmcp_error_buf err) {
+  return pmcp::sdk::guard(err, [&] {
+    if (sink == nullptr || out == nullptr) throw Error(PMCP_ERR_INVALID_ARGUMENT, "null argument");
+    std::size_t max_message = parse_config(pmcp::sdk::view(config));
+    *out = pmcp::sdk::make_transport(std::make_unique<StdioTransport>(host ? host : g_host, sink,
+                                                                      max_message));
+    return int32_t{PMCP_OK};
+  });
+}
+
+const pmcp_transport_factory kFactory = {sizeof(pmcp_transport_factory), &create};
+
+int32_t plugin_init(const pmcp_host* host) {
+  g_host = host;
+  return 1;
+}
+void plugin_deinit() { g_host = nullptr; }
+const void* plugin_get_factory(const char* id) {
+  return std::strcmp(id, PMCP_TRANSPORT_FACTORY_ID) == 0 ? &kFactory : nullptr;
+}
+
+}  // namespace
+
+// The one exported symbol (inside a namespace only to avoid the type's name; extern "C" gives
+// it the plain symbol name).
+namespace stdio_plugin_entry {
+extern "C" PMCP_EXPORT const ::pmcp_plugin_entry pmcp_plugin_entry = {
+    sizeof(::pmcp_plugin_entry), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, "stdio", "0.1.0",
+    "MCP over stdio: newline-delimited JSON-RPC on standard input and output", &plugin_init,
+    &plugin_deinit, &plugin_get_factory};
+}  // namespace stdio_plugin_entry
