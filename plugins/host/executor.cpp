@@ -1,0 +1,966 @@
+#include "executor.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace pmcp::host {
+
+namespace {
+
+using sdk::Error;
+
+constexpr std::size_t kReadChunk = 64 * 1024;           // one read() of output
+constexpr std::size_t kReadPerEvent = 4 * kReadChunk;   // then give other fds a turn
+constexpr std::size_t kForceDrainLimit = 8 << 20;       // bytes read at a drain deadline
+constexpr std::size_t kWriteChunk = 1 << 20;            // one write() of stdin
+constexpr auto kDrainGrace = std::chrono::seconds(2);   // output EOF wait after the exit
+constexpr auto kStopGrace = std::chrono::seconds(3);    // supervisor wait in destroy()
+constexpr int kMaxSignal = 64;                          // Linux _NSIG - 1
+
+// epoll tags: token << 3 | kind. Token 0 is the wakeup eventfd.
+enum Kind : uint64_t { kWake = 0, kStatus = 1, kOut = 2, kErr = 3, kIn = 4 };
+
+uint64_t tag(uint64_t token, Kind kind) { return token << 3 | kind; }
+
+std::string errno_text(int e) {
+  char buf[256];
+  return std::string(strerror_r(e, buf, sizeof buf));  // GNU strerror_r
+}
+
+Error os_error(int32_t status, const std::string& what, int e) {
+  return Error(status, what + ": " + errno_text(e));
+}
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) {
+    ::close(fd);
+    fd = -1;
+  }
+}
+
+// Moves fd to a number >= 3 (still close-on-exec), so that the forked child can place the
+// stdio descriptors on 0, 1, 2 and the control socket on 3 without clobbering a source.
+int high_fd(int fd) {
+  if (fd >= 3) return fd;
+  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  const int e = errno;
+  ::close(fd);
+  if (moved < 0) throw os_error(PMCP_ERR_IO, "cannot duplicate a descriptor", e);
+  return moved;
+}
+
+void set_nonblocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    throw os_error(PMCP_ERR_IO, "cannot make a descriptor non-blocking", errno);
+}
+
+// Writing to a pipe whose reader is gone raises SIGPIPE for this thread, where it is blocked;
+// take it back so that it does not stay pending.
+void clear_pending_sigpipe() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  const timespec zero{};
+  while (sigtimedwait(&set, nullptr, &zero) > 0) {
+  }
+}
+
+int32_t status_for(int32_t stage, int err) {
+  if (stage == proto::kStageSupervisorExec) return PMCP_ERR_UNAVAILABLE;
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return PMCP_ERR_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+      return PMCP_ERR_DENIED;
+    default:
+      return PMCP_ERR_IO;
+  }
+}
+
+// Runs in the child of fork() on the executor thread: the server is multi-threaded, so only
+// async-signal-safe calls until execve. Everything it uses was prepared before the fork.
+[[noreturn]] void exec_supervisor(const char* path, char* const* argv, char* const* envp,
+                                  int in, int out, int err, int sock, pid_t server) noexcept {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  // Own session: no terminal signals from the server's terminal reach the supervisor.
+  // PR_SET_PDEATHSIG: SIGTERM when this (long-lived executor) thread or the server dies.
+  if (setsid() >= 0 && prctl(PR_SET_PDEATHSIG, SIGTERM) == 0) {
+    if (getppid() != server) _exit(0);  // the server is already gone
+    if (dup2(in, 0) >= 0 && dup2(out, 1) >= 0 && dup2(err, 2) >= 0 &&
+        (sock == proto::kSocketFd ? fcntl(sock, F_SETFD, 0)
+                                  : dup2(sock, proto::kSocketFd)) >= 0) {
+      execve(path, argv, envp);
+    }
+  }
+  const proto::Record r{proto::kFailed, proto::kStageSupervisorExec, errno};
+  ssize_t ignored = write(sock, &r, sizeof r);
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
+// ---- IdSet ----
+
+void IdSet::insert(uint64_t id) {
+  if (contains(id)) return;
+  auto next = ranges_.upper_bound(id);
+  if (next != ranges_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->second + 1 == id) {
+      prev->second = id;
+      if (next != ranges_.end() && next->first == id + 1) {
+        prev->second = next->second;
+        ranges_.erase(next);
+      }
+      return;
+    }
+  }
+  if (next != ranges_.end() && next->first == id + 1) {
+    const uint64_t last = next->second;
+    ranges_.erase(next);
+    ranges_.emplace(id, last);
+    return;
+  }
+  ranges_.emplace(id, id);
+}
+
+bool IdSet::contains(uint64_t id) const {
+  auto it = ranges_.upper_bound(id);
+  if (it == ranges_.begin()) return false;
+  --it;
+  return id <= it->second;
+}
+
+// ---- Proc ----
+
+enum class State { kQueued, kStarting, kRunning, kExited };
+
+struct HostExecutor::Proc {
+  uint64_t id = 0;
+  uint64_t token = 0;
+  bool pty = false;
+  std::string argv0;
+  std::string cwd;
+  std::string path_env;
+  bool has_path = false;
+
+  // Prepared before the fork: the supervisor's argv and the command's environment.
+  std::vector<std::string> args;
+  std::vector<char*> argv;
+  std::vector<std::string> env;
+  std::vector<char*> envp;
+
+  // The supervisor's (and so the command's) ends; closed in the server after the fork.
+  int child_sock = -1;
+  int child_in = -1;
+  int child_out = -1;
+  int child_err = -1;
+  int slave = -1;
+
+  // Our ends. sock, and out when it is the PTY master, are also used by the core thread and
+  // are closed under mu_.
+  int sock = -1;
+  int out = -1;  // stdout pipe, or the PTY master
+  int err = -1;  // stderr pipe
+  int in = -1;   // stdin pipe (a PTY takes its input on the master)
+
+  State state = State::kQueued;  // written under mu_
+  pid_t supervisor = -1;
+  pid_t child = 0;
+
+  bool sock_eof = false;
+  bool exit_known = false;
+  int32_t exit_code = -1;
+  int32_t term_signal = 0;
+  std::string exit_message;
+  bool has_deadline = false;
+  Clock::time_point deadline{};
+
+  // Stdin, under mu_.
+  std::string in_buf;
+  std::size_t in_off = 0;
+  bool close_requested = false;
+  bool in_closed = false;
+  bool dirty = false;
+  bool writable_watch = false;
+
+  Proc() = default;
+  Proc(const Proc&) = delete;
+  Proc& operator=(const Proc&) = delete;
+  ~Proc() {
+    for (int* fd : {&child_sock, &child_in, &child_out, &child_err, &slave, &sock, &out, &err, &in})
+      close_fd(*fd);
+  }
+};
+
+// ---- construction ----
+
+HostExecutor::HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink,
+                           std::string supervisor, std::string default_cwd)
+    : host_(host),
+      supervisor_(std::move(supervisor)),
+      default_cwd_(std::move(default_cwd)),
+      server_pid_(getpid()) {
+  std::memcpy(&sink_, &sink, std::min<std::size_t>(sink.struct_size, sizeof sink_));
+  buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw os_error(PMCP_ERR_IO, "epoll_create1", errno);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    const int e = errno;
+    close_fd(epoll_fd_);
+    throw os_error(PMCP_ERR_IO, "eventfd", e);
+  }
+  try {
+    epoll_add(wake_fd_, 0, kWake, EPOLLIN);
+    thread_ = std::thread([this] { run(); });
+  } catch (...) {
+    close_fd(wake_fd_);
+    close_fd(epoll_fd_);
+    throw;
+  }
+}
+
+HostExecutor::~HostExecutor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake();
+  if (thread_.joinable()) thread_.join();
+  close_fd(wake_fd_);
+  close_fd(epoll_fd_);
+}
+
+void HostExecutor::log(pmcp_log_level level, const std::string& message) const {
+  sdk::log(host_, level, message);
+}
+
+void HostExecutor::wake() {
+  const uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
+// ---- core thread ----
+
+HostExecutor::Proc* HostExecutor::find_locked(uint64_t id, const char* what) {
+  auto it = by_id_.find(id);
+  if (it != by_id_.end()) return it->second;
+  if (finished_.contains(id))
+    throw Error(PMCP_ERR_STATE, std::string("cannot ") + what + " process " +
+                                    std::to_string(id) + ": it has exited");
+  throw Error(PMCP_ERR_NOT_FOUND, std::string("cannot ") + what + " process " +
+                                      std::to_string(id) + ": no such process in the host executor");
+}
+
+void HostExecutor::spawn(const pmcp_spawn_options& o) {
+  constexpr std::size_t kNeeded = offsetof(pmcp_spawn_options, rows) + sizeof(o.rows);
+  if (o.struct_size < kNeeded)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                "spawn options are too small (struct_size " + std::to_string(o.struct_size) + ")");
+  if (o.argc == 0 || o.argv == nullptr || o.argv[0] == nullptr || o.argv[0][0] == '\0')
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "argv must name a program");
+  if ((o.flags & ~PMCP_SPAWN_PTY) != 0)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "unknown spawn flags " + std::to_string(o.flags));
+  if (o.envc > 0 && o.envp == nullptr)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "envp is null but envc is not 0");
+
+  auto p = std::make_unique<Proc>();
+  p->id = o.process_id;
+  p->pty = (o.flags & PMCP_SPAWN_PTY) != 0;
+  p->argv0 = o.argv[0];
+
+  const std::string_view cwd = sdk::view(o.cwd);
+  if (cwd.find('\0') != std::string_view::npos)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "the working directory contains a NUL byte");
+  if (cwd.empty())
+    p->cwd = default_cwd_;
+  else if (cwd.front() == '/')
+    p->cwd = std::string(cwd);
+  else
+    p->cwd = default_cwd_ + "/" + std::string(cwd);
+
+  p->env.reserve(o.envc);
+  for (std::size_t i = 0; i < o.envc; ++i) {
+    if (o.envp[i] == nullptr)
+      throw Error(PMCP_ERR_INVALID_ARGUMENT, "envp[" + std::to_string(i) + "] is null");
+    const std::string_view entry = o.envp[i];
+    if (entry.find('=') == std::string_view::npos || entry.front() == '=')
+      throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                  "environment entry '" + std::string(entry) + "' is not NAME=value");
+    if (entry.substr(0, 5) == "PATH=") {
+      p->has_path = true;
+      p->path_env = std::string(entry.substr(5));
+    }
+    p->env.emplace_back(entry);
+  }
+  p->args = {supervisor_, proto::kTag, p->pty ? "pty" : "pipe", p->cwd,
+             std::to_string(server_pid_)};
+  for (std::size_t i = 0; i < o.argc; ++i) {
+    if (o.argv[i] == nullptr)
+      throw Error(PMCP_ERR_INVALID_ARGUMENT, "argv[" + std::to_string(i) + "] is null");
+    p->args.emplace_back(o.argv[i]);
+  }
+  for (std::string& s : p->args) p->argv.push_back(s.data());
+  p->argv.push_back(nullptr);
+  for (std::string& s : p->env) p->envp.push_back(s.data());
+  p->envp.push_back(nullptr);
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    throw os_error(PMCP_ERR_IO, "cannot create the control socket", errno);
+  p->sock = sv[0];
+  p->child_sock = sv[1];
+  p->sock = high_fd(p->sock);
+  p->child_sock = high_fd(p->child_sock);
+
+  if (p->pty) {
+    p->out = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (p->out < 0) throw os_error(PMCP_ERR_IO, "cannot open a pseudo-terminal", errno);
+    p->out = high_fd(p->out);
+    char name[128];
+    if (grantpt(p->out) < 0 || unlockpt(p->out) < 0 || ptsname_r(p->out, name, sizeof name) != 0)
+      throw os_error(PMCP_ERR_IO, "cannot set up the pseudo-terminal", errno);
+    p->slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (p->slave < 0) throw os_error(PMCP_ERR_IO, std::string("cannot open ") + name, errno);
+    p->slave = high_fd(p->slave);
+    termios t{};
+    if (tcgetattr(p->slave, &t) == 0) {
+      t.c_iflag |= IUTF8;  // so that the line editor erases whole UTF-8 characters
+      tcsetattr(p->slave, TCSANOW, &t);
+    }
+    winsize ws{};
+    ws.ws_col = o.cols != 0 ? o.cols : 80;
+    ws.ws_row = o.rows != 0 ? o.rows : 24;
+    if (ioctl(p->out, TIOCSWINSZ, &ws) < 0)
+      throw os_error(PMCP_ERR_IO, "cannot set the terminal size", errno);
+    set_nonblocking(p->out);
+  } else {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
+    p->child_in = fds[0];
+    p->in = fds[1];
+    p->child_in = high_fd(p->child_in);
+    p->in = high_fd(p->in);
+    set_nonblocking(p->in);
+    if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
+    p->out = fds[0];
+    p->child_out = fds[1];
+    p->out = high_fd(p->out);
+    p->child_out = high_fd(p->child_out);
+    set_nonblocking(p->out);
+    if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
+    p->err = fds[0];
+    p->child_err = fds[1];
+    p->err = high_fd(p->err);
+    p->child_err = high_fd(p->child_err);
+    set_nonblocking(p->err);
+  }
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) throw Error(PMCP_ERR_STATE, "the host executor is shutting down");
+    if (by_id_.count(p->id) != 0 || finished_.contains(p->id))
+      throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                  "process id " + std::to_string(p->id) + " is already in use");
+    p->token = ++next_token_;
+    by_id_.emplace(p->id, p.get());
+    to_start_.push_back(std::move(p));
+  }
+  wake();
+}
+
+void HostExecutor::write_stdin(uint64_t id, const uint8_t* data, std::size_t size) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Proc* p = find_locked(id, "write to");
+    if (p->state == State::kExited)
+      throw Error(PMCP_ERR_STATE,
+                  "cannot write to process " + std::to_string(id) + ": it has exited");
+    if (p->in_closed || p->close_requested)
+      throw Error(PMCP_ERR_STATE, "cannot write to process " + std::to_string(id) + ": its " +
+                                      (p->pty ? "terminal" : "stdin") + " is closed");
+    if (size == 0) return;
+    if (data == nullptr) throw Error(PMCP_ERR_INVALID_ARGUMENT, "data is null");
+    p->in_buf.append(reinterpret_cast<const char*>(data), size);
+    if (!p->dirty) {
+      p->dirty = true;
+      stdin_dirty_.push_back(p->token);
+    }
+  }
+  wake();
+}
+
+void HostExecutor::close_stdin(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Proc* p = find_locked(id, "close the stdin of");
+    if (p->pty)
+      throw Error(PMCP_ERR_UNSUPPORTED,
+                  "process " + std::to_string(id) +
+                      " runs on a terminal, which has no separate stdin to close; send ^D instead");
+    if (p->state == State::kExited)
+      throw Error(PMCP_ERR_STATE,
+                  "cannot close the stdin of process " + std::to_string(id) + ": it has exited");
+    if (p->close_requested || p->in_closed) return;
+    p->close_requested = true;
+    if (!p->dirty) {
+      p->dirty = true;
+      stdin_dirty_.push_back(p->token);
+    }
+  }
+  wake();
+}
+
+void HostExecutor::signal(uint64_t id, int32_t signo) {
+  if (signo < 1 || signo > kMaxSignal)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                "signal " + std::to_string(signo) + " is out of range (1-64)");
+  std::lock_guard<std::mutex> lock(mu_);
+  Proc* p = find_locked(id, "signal");
+  if (p->state == State::kExited || p->sock < 0)
+    throw Error(PMCP_ERR_STATE, "cannot signal process " + std::to_string(id) + ": it has exited");
+  // The supervisor delivers it: it alone knows whether the process group still exists, so a
+  // signal can never hit a recycled process id.
+  const proto::Command c{proto::kOpSignal, signo};
+  if (send(p->sock, &c, sizeof c, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof c))
+    return;
+  const int e = errno;
+  if (e == EPIPE || e == ECONNRESET || e == ENOTCONN)
+    throw Error(PMCP_ERR_STATE, "cannot signal process " + std::to_string(id) + ": it has exited");
+  throw os_error(PMCP_ERR_IO, "cannot signal process " + std::to_string(id), e);
+}
+
+void HostExecutor::resize(uint64_t id, uint16_t cols, uint16_t rows) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Proc* p = find_locked(id, "resize");
+  if (!p->pty)
+    throw Error(PMCP_ERR_UNSUPPORTED, "cannot resize process " + std::to_string(id) +
+                                          ": it runs on pipes, not on a terminal");
+  if (cols == 0 || rows == 0)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "a terminal needs at least 1 column and 1 row");
+  if (p->state == State::kExited || p->out < 0)
+    throw Error(PMCP_ERR_STATE, "cannot resize process " + std::to_string(id) + ": it has exited");
+  winsize ws{};
+  ws.ws_col = cols;
+  ws.ws_row = rows;
+  // The kernel sends SIGWINCH to the terminal's foreground process group.
+  if (ioctl(p->out, TIOCSWINSZ, &ws) < 0)
+    throw os_error(PMCP_ERR_IO, "cannot resize the terminal of process " + std::to_string(id),
+                   errno);
+}
+
+// ---- executor thread ----
+
+void HostExecutor::run() noexcept {
+  // Process-directed signals belong to the core's threads; the forked supervisor starts with
+  // everything blocked too. Synchronous faults stay deliverable.
+  sigset_t set;
+  sigfillset(&set);
+  for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  try {
+    loop();
+  } catch (const std::exception& e) {
+    log(PMCP_LOG_ERROR, std::string("host executor thread failed: ") + e.what());
+  } catch (...) {
+    log(PMCP_LOG_ERROR, "host executor thread failed");
+  }
+  try {
+    shutdown();
+  } catch (...) {
+    log(PMCP_LOG_ERROR, "host executor shutdown failed");
+  }
+}
+
+void HostExecutor::loop() {
+  epoll_event events[64];
+  for (;;) {
+    const int n = epoll_wait(epoll_fd_, events, 64, next_timeout_ms());
+    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    for (int i = 0; i < n; ++i) handle_event(events[i].data.u64, events[i].events);
+    if (take_commands()) return;
+    check_deadlines();
+    reap_supervisors();
+  }
+}
+
+bool HostExecutor::take_commands() {
+  std::vector<std::unique_ptr<Proc>> starts;
+  std::vector<uint64_t> dirty;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return true;
+    starts.swap(to_start_);
+    dirty.swap(stdin_dirty_);
+  }
+  for (auto& p : starts) start(std::move(p));
+  for (uint64_t token : dirty) {
+    auto it = live_.find(token);
+    if (it == live_.end()) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    it->second->dirty = false;
+    flush_stdin_locked(*it->second);
+  }
+  return false;
+}
+
+void HostExecutor::start(std::unique_ptr<Proc> owned) {
+  Proc& p = *owned;
+  live_.emplace(p.token, std::move(owned));
+  const int in = p.pty ? p.slave : p.child_in;
+  const int out = p.pty ? p.slave : p.child_out;
+  const int err = p.pty ? p.slave : p.child_err;
+  // Forked here, on the executor's own long-lived thread: PR_SET_PDEATHSIG fires when the
+  // forking thread ends, so forking from a short-lived thread would kill the job early.
+  const pid_t pid = fork();
+  if (pid == 0)
+    exec_supervisor(p.argv[0], p.argv.data(), p.envp.data(), in, out, err, p.child_sock,
+                    server_pid_);
+  const int fork_errno = errno;
+  for (int* fd : {&p.child_sock, &p.child_in, &p.child_out, &p.child_err, &p.slave}) close_fd(*fd);
+  if (pid < 0) {
+    fail_start(p, PMCP_ERR_IO, "cannot fork: " + errno_text(fork_errno));
+    return;
+  }
+  p.supervisor = pid;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    p.state = State::kStarting;
+  }
+  epoll_add(p.sock, p.token, kStatus, EPOLLIN);
+}
+
+void HostExecutor::handle_event(uint64_t t, uint32_t events) {
+  const auto kind = static_cast<Kind>(t & 7);
+  if (kind == kWake) {
+    uint64_t value = 0;
+    ssize_t ignored = ::read(wake_fd_, &value, sizeof value);
+    (void)ignored;
+    return;
+  }
+  auto it = live_.find(t >> 3);
+  if (it == live_.end()) return;  // finished earlier in this batch
+  Proc& p = *it->second;
+  switch (kind) {
+    case kStatus:
+      on_status(p);
+      return;
+    case kOut:
+      if (p.pty && (events & EPOLLOUT) != 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        flush_stdin_locked(p);
+      }
+      if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) read_output(p, false, kReadPerEvent);
+      maybe_finish(p);
+      return;
+    case kErr:
+      read_output(p, true, kReadPerEvent);
+      maybe_finish(p);
+      return;
+    case kIn: {
+      std::lock_guard<std::mutex> lock(mu_);
+      flush_stdin_locked(p);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+bool HostExecutor::on_status(Proc& p) {
+  for (;;) {
+    proto::Record r{};
+    const ssize_t n = recv(p.sock, &r, sizeof r, MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(sizeof r)) {
+      if (!on_record(p, r)) return false;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    // End of file (or a broken socket): the supervisor has exited.
+    const uint64_t token = p.token;
+    on_supervisor_gone(p);  // may finish (and free) p
+    return live_.count(token) != 0;
+  }
+}
+
+bool HostExecutor::on_record(Proc& p, const proto::Record& r) {
+  switch (r.kind) {
+    case proto::kStarted: {
+      if (p.state != State::kStarting) return true;
+      p.child = r.a;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        p.state = State::kRunning;
+      }
+      sink_.on_spawned(sink_.ctx, p.id, PMCP_OK, p.child, sdk::str(""));
+      // Output is watched only now, so that no on_output can precede on_spawned.
+      epoll_add(p.out, p.token, kOut, EPOLLIN);
+      if (p.err >= 0) epoll_add(p.err, p.token, kErr, EPOLLIN);
+      std::lock_guard<std::mutex> lock(mu_);
+      flush_stdin_locked(p);
+      return true;
+    }
+    case proto::kFailed:
+      if (p.state != State::kStarting) return true;
+      fail_start(p, status_for(r.a, r.b), describe_failure(p, r.a, r.b));
+      return false;
+    case proto::kExited: {
+      if (p.exit_known) return true;
+      p.exit_known = true;
+      const int st = r.a;
+      if (WIFEXITED(st)) {
+        p.exit_code = WEXITSTATUS(st);
+        p.term_signal = 0;
+      } else if (WIFSIGNALED(st)) {
+        p.exit_code = -1;
+        p.term_signal = WTERMSIG(st);
+      } else {
+        p.exit_code = -1;
+        p.term_signal = 0;
+        p.exit_message = "unexpected wait status " + std::to_string(st);
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      p.state = State::kExited;
+      p.in_buf.clear();
+      p.in_off = 0;
+      return true;
+    }
+    default:
+      log(PMCP_LOG_WARN, "unknown record " + std::to_string(r.kind) + " from the supervisor");
+      return true;
+  }
+}
+
+void HostExecutor::on_supervisor_gone(Proc& p) {
+  epoll_del(p.sock);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    close_fd(p.sock);
+  }
+  p.sock_eof = true;
+  if (p.supervisor > 0) {
+    unreaped_.push_back(p.supervisor);
+    p.supervisor = -1;
+  }
+  if (p.state == State::kStarting) {
+    fail_start(p, PMCP_ERR_INTERNAL, "the process supervisor ended before the process started");
+    return;
+  }
+  if (!p.exit_known) {
+    // Killed from outside. The command itself dies with it (its PR_SET_PDEATHSIG).
+    p.exit_known = true;
+    p.exit_code = -1;
+    p.term_signal = SIGKILL;
+    p.exit_message = "the process supervisor was lost; the process was killed";
+    log(PMCP_LOG_WARN, "process " + std::to_string(p.id) + ": " + p.exit_message);
+    std::lock_guard<std::mutex> lock(mu_);
+    p.state = State::kExited;
+  }
+  // Everything of the job has been killed; its output ends as soon as the kernel has closed
+  // the last writer. Do not wait forever for a writer that escaped.
+  p.has_deadline = true;
+  p.deadline = Clock::now() + kDrainGrace;
+  maybe_finish(p);
+}
+
+void HostExecutor::read_output(Proc& p, bool is_stderr, std::size_t max_bytes) {
+  const int fd = is_stderr ? p.err : p.out;
+  std::size_t total = 0;
+  while (fd >= 0 && total < max_bytes) {
+    const ssize_t n = ::read(fd, buffer_.get(), kReadChunk);
+    if (n > 0) {
+      total += static_cast<std::size_t>(n);
+      sink_.on_output(sink_.ctx, p.id, is_stderr ? PMCP_STREAM_STDERR : PMCP_STREAM_STDOUT,
+                      buffer_.get(), static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    // 0: end of file. EIO on a PTY master: every slave descriptor is closed, also the end.
+    if (n < 0 && !(p.pty && errno == EIO))
+      log(PMCP_LOG_WARN, "reading output of process " + std::to_string(p.id) + ": " +
+                             errno_text(errno));
+    close_output(p, is_stderr);
+    return;
+  }
+}
+
+void HostExecutor::close_output(Proc& p, bool is_stderr) {
+  if (is_stderr) {
+    epoll_del(p.err);
+    close_fd(p.err);
+    return;
+  }
+  epoll_del(p.out);
+  if (p.pty) {
+    // The master is also the input side and the resize handle.
+    std::lock_guard<std::mutex> lock(mu_);
+    p.in_closed = true;
+    p.in_buf.clear();
+    p.in_off = 0;
+    p.writable_watch = false;
+    close_fd(p.out);
+  } else {
+    close_fd(p.out);
+  }
+}
+
+void HostExecutor::want_writable(Proc& p, bool on) {
+  if (on == p.writable_watch) return;
+  if (p.pty) {
+    if (p.out >= 0) epoll_mod(p.out, p.token, kOut, EPOLLIN | (on ? EPOLLOUT : 0u));
+  } else if (p.in >= 0) {
+    if (on)
+      epoll_add(p.in, p.token, kIn, EPOLLOUT);
+    else
+      epoll_del(p.in);
+  }
+  p.writable_watch = on;
+}
+
+void HostExecutor::flush_stdin_locked(Proc& p) {
+  if (p.state == State::kExited) {
+    p.in_buf.clear();
+    p.in_off = 0;
+    want_writable(p, false);
+    return;
+  }
+  if (p.state != State::kRunning) return;  // queued bytes wait for on_spawned
+  const int fd = p.pty ? p.out : p.in;
+  if (fd < 0) {
+    p.in_buf.clear();
+    p.in_off = 0;
+    return;
+  }
+  while (p.in_off < p.in_buf.size()) {
+    const std::size_t chunk = std::min(p.in_buf.size() - p.in_off, kWriteChunk);
+    const ssize_t n = ::write(fd, p.in_buf.data() + p.in_off, chunk);
+    if (n > 0) {
+      p.in_off += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      // The process does not read right now: come back when it does, never block.
+      if (p.in_off >= kWriteChunk && p.in_off * 2 >= p.in_buf.size()) {
+        p.in_buf.erase(0, p.in_off);
+        p.in_off = 0;
+      }
+      want_writable(p, true);
+      return;
+    }
+    // EPIPE: nobody reads stdin any more. EIO: the terminal's slave side is closed.
+    if (n < 0 && errno == EPIPE) clear_pending_sigpipe();
+    p.in_closed = true;
+    p.in_buf.clear();
+    p.in_off = 0;
+    want_writable(p, false);
+    if (!p.pty) close_fd(p.in);
+    return;
+  }
+  p.in_buf.clear();
+  p.in_off = 0;
+  want_writable(p, false);
+  if (p.close_requested && !p.pty && p.in >= 0) {
+    close_fd(p.in);
+    p.in_closed = true;
+  }
+}
+
+bool HostExecutor::maybe_finish(Proc& p) {
+  if (p.sock_eof && p.out < 0 && p.err < 0) {
+    finish(p);
+    return false;
+  }
+  return true;
+}
+
+void HostExecutor::finish(Proc& p) {
+  for (int fd : {p.sock, p.out, p.err}) {
+    if (fd >= 0) epoll_del(fd);
+  }
+  if (p.in >= 0 && p.writable_watch && !p.pty) epoll_del(p.in);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int* fd : {&p.sock, &p.out, &p.err, &p.in}) close_fd(*fd);
+    p.state = State::kExited;
+    by_id_.erase(p.id);
+    finished_.insert(p.id);
+  }
+  if (p.supervisor > 0) unreaped_.push_back(p.supervisor);
+  auto node = live_.extract(p.token);
+  const std::unique_ptr<Proc> owned = std::move(node.mapped());
+  sink_.on_exit(sink_.ctx, owned->id, owned->exit_code, owned->term_signal,
+                sdk::str(owned->exit_message));
+}
+
+void HostExecutor::fail_start(Proc& p, int32_t status, const std::string& message) {
+  for (int fd : {p.sock, p.out, p.err}) {
+    if (fd >= 0) epoll_del(fd);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int* fd : {&p.sock, &p.out, &p.err, &p.in}) close_fd(*fd);
+    p.state = State::kExited;
+    by_id_.erase(p.id);
+    finished_.insert(p.id);
+  }
+  if (p.supervisor > 0) unreaped_.push_back(p.supervisor);
+  auto node = live_.extract(p.token);
+  const std::unique_ptr<Proc> owned = std::move(node.mapped());
+  sink_.on_spawned(sink_.ctx, owned->id, status, 0, sdk::str(message));
+}
+
+void HostExecutor::check_deadlines() {
+  const auto now = Clock::now();
+  std::vector<uint64_t> due;
+  for (const auto& [token, p] : live_) {
+    if (p->has_deadline && now >= p->deadline) due.push_back(token);
+  }
+  for (uint64_t token : due) {
+    auto it = live_.find(token);
+    if (it == live_.end()) continue;
+    Proc& p = *it->second;
+    // A writer escaped the kill (or is stuck in the kernel): take what is there and report.
+    log(PMCP_LOG_WARN, "process " + std::to_string(p.id) +
+                           ": output did not end after the exit; closing it");
+    if (p.out >= 0) read_output(p, false, kForceDrainLimit);
+    if (p.err >= 0) read_output(p, true, kForceDrainLimit);
+    if (p.out >= 0) close_output(p, false);
+    if (p.err >= 0) close_output(p, true);
+    maybe_finish(p);
+  }
+}
+
+void HostExecutor::reap_supervisors() {
+  std::erase_if(unreaped_, [](pid_t pid) {
+    const pid_t r = waitpid(pid, nullptr, WNOHANG);
+    return r == pid || (r < 0 && errno == ECHILD);
+  });
+}
+
+int HostExecutor::next_timeout_ms() const {
+  int timeout = unreaped_.empty() ? -1 : 10;
+  const auto now = Clock::now();
+  for (const auto& [token, p] : live_) {
+    if (!p->has_deadline) continue;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(p->deadline - now).count();
+    const int ms = left <= 0 ? 0 : static_cast<int>(std::min<long long>(left + 1, 60000));
+    if (timeout < 0 || ms < timeout) timeout = ms;
+  }
+  return timeout;
+}
+
+void HostExecutor::shutdown() {
+  // No callback from here on. Closing the control sockets tells every supervisor to SIGKILL
+  // its job's process group and adopted descendants, reap them and exit.
+  std::vector<pid_t> pids = unreaped_;
+  unreaped_.clear();
+  std::vector<std::unique_ptr<Proc>> queued;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    queued.swap(to_start_);
+    for (auto& [token, p] : live_) {
+      for (int* fd : {&p->sock, &p->out, &p->err, &p->in}) close_fd(*fd);
+      if (p->supervisor > 0) pids.push_back(p->supervisor);
+    }
+    by_id_.clear();
+  }
+  live_.clear();
+  queued.clear();
+  const auto deadline = Clock::now() + kStopGrace;
+  while (!pids.empty()) {
+    std::erase_if(pids, [](pid_t pid) {
+      const pid_t r = waitpid(pid, nullptr, WNOHANG);
+      return r == pid || (r < 0 && errno == ECHILD);
+    });
+    if (pids.empty()) break;
+    if (Clock::now() >= deadline) {
+      for (pid_t pid : pids) {
+        log(PMCP_LOG_WARN, "process supervisor " + std::to_string(pid) +
+                               " did not exit in time; killing it");
+        kill(pid, SIGKILL);
+        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+      }
+      break;
+    }
+    usleep(2000);
+  }
+}
+
+void HostExecutor::epoll_add(int fd, uint64_t token, int kind, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag(token, static_cast<Kind>(kind));
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) < 0)
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl(ADD)");
+}
+
+void HostExecutor::epoll_mod(int fd, uint64_t token, int kind, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = tag(token, static_cast<Kind>(kind));
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) < 0)
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl(MOD)");
+}
+
+void HostExecutor::epoll_del(int fd) {
+  if (fd >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+std::string HostExecutor::describe_failure(const Proc& p, int32_t stage, int err) const {
+  const std::string text = errno_text(err);
+  switch (stage) {
+    case proto::kStageChdir:
+      return "cannot use working directory '" + p.cwd + "': " + text;
+    case proto::kStageExec: {
+      std::string m = "cannot execute '" + p.argv0 + "': " + text;
+      if (p.argv0.find('/') == std::string::npos)
+        m += p.has_path ? " (searched PATH=" + p.path_env + ")"
+                        : " (PATH is not set; searched /bin:/usr/bin)";
+      return m;
+    }
+    case proto::kStageSupervisorExec:
+      return "cannot start the host process supervisor '" + supervisor_ + "': " + text;
+    case proto::kStageFork:
+      return "cannot fork the process: " + text;
+    case proto::kStageSetsid:
+      return "cannot start a new session for the process: " + text;
+    case proto::kStageTerminal:
+      return "cannot make the pseudo-terminal the process's controlling terminal: " + text;
+    default:
+      return "cannot set up the process: " + text;
+  }
+}
+
+}  // namespace pmcp::host

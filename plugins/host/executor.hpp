@@ -1,0 +1,120 @@
+// The host executor: runs commands on this machine with pipes or a real PTY.
+//
+// Threads: the core calls spawn/write_stdin/close_stdin/signal/resize from its thread; they
+// validate, update shared state under mu_ and wake the executor thread, which owns everything
+// else: it forks (so that PR_SET_PDEATHSIG is tied to a thread that lives as long as the
+// executor), moves bytes in both directions with epoll, and is the only caller of the sink.
+//
+// Each command runs under its own pmcp-host-supervisor process (see supervisor.cpp), which
+// reports the start, delivers signals to the process group, and on exit kills what is left of
+// the job before it reports the wait status. The executor then drains stdout/stderr (or the PTY)
+// to end of file and fires on_exit after the last on_output.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "pmcp/executor.h"
+#include "pmcp/plugin.hpp"
+#include "protocol.hpp"
+
+namespace pmcp::host {
+
+// A set of ids stored as disjoint ranges, so that remembering every finished process of a long
+// run costs little when ids are handed out in order.
+class IdSet {
+ public:
+  void insert(uint64_t id);
+  bool contains(uint64_t id) const;
+
+ private:
+  std::map<uint64_t, uint64_t> ranges_;  // first -> last, inclusive
+};
+
+class HostExecutor final : public sdk::ExecutorBase {
+ public:
+  // Throws sdk::Error when the instance cannot be set up.
+  HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink, std::string supervisor,
+               std::string default_cwd);
+  ~HostExecutor() override;
+
+  HostExecutor(const HostExecutor&) = delete;
+  HostExecutor& operator=(const HostExecutor&) = delete;
+
+  void spawn(const pmcp_spawn_options& options) override;
+  void write_stdin(uint64_t id, const uint8_t* data, std::size_t size) override;
+  void close_stdin(uint64_t id) override;
+  void signal(uint64_t id, int32_t signo) override;
+  void resize(uint64_t id, uint16_t cols, uint16_t rows) override;
+
+  const char* default_cwd() const noexcept { return default_cwd_.c_str(); }
+
+ private:
+  struct Proc;
+  using Clock = std::chrono::steady_clock;
+
+  // Core thread helpers (mu_ held).
+  Proc* find_locked(uint64_t id, const char* what);
+  void wake();
+
+  // Executor thread.
+  void run() noexcept;
+  void loop();
+  bool take_commands();  // returns true when destroy() asked us to stop
+  void start(std::unique_ptr<Proc> owned);
+  void handle_event(uint64_t tag, uint32_t events);
+  bool on_status(Proc& p);
+  bool on_record(Proc& p, const proto::Record& r);
+  void on_supervisor_gone(Proc& p);
+  void read_output(Proc& p, bool is_stderr, std::size_t max_bytes);
+  void close_output(Proc& p, bool is_stderr);
+  void flush_stdin_locked(Proc& p);
+  void want_writable(Proc& p, bool on);
+  bool maybe_finish(Proc& p);
+  void finish(Proc& p);
+  void fail_start(Proc& p, int32_t status, const std::string& message);
+  void check_deadlines();
+  void reap_supervisors();
+  int next_timeout_ms() const;
+  void shutdown();
+  void epoll_add(int fd, uint64_t token, int kind, uint32_t events);
+  void epoll_mod(int fd, uint64_t token, int kind, uint32_t events);
+  void epoll_del(int fd);
+  void log(pmcp_log_level level, const std::string& message) const;
+  std::string describe_failure(const Proc& p, int32_t stage, int err) const;
+
+  const pmcp_host* host_;
+  pmcp_executor_sink sink_{};
+  const std::string supervisor_;
+  const std::string default_cwd_;
+  const pid_t server_pid_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+
+  // Shared between the core thread and the executor thread.
+  std::mutex mu_;
+  bool stop_ = false;
+  uint64_t next_token_ = 0;
+  std::unordered_map<uint64_t, Proc*> by_id_;      // live processes by process_id
+  IdSet finished_;                                 // process ids that are done
+  std::vector<std::unique_ptr<Proc>> to_start_;    // accepted, not forked yet
+  std::vector<uint64_t> stdin_dirty_;              // tokens with new stdin work
+
+  // Executor thread only.
+  std::unordered_map<uint64_t, std::unique_ptr<Proc>> live_;  // by token
+  std::vector<pid_t> unreaped_;                               // supervisors that closed
+  std::unique_ptr<uint8_t[]> buffer_;
+  std::thread thread_;
+};
+
+}  // namespace pmcp::host

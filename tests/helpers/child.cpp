@@ -1,0 +1,213 @@
+// pmcp-test-child: a small, predictable program for tests that run real processes.
+//
+//   echo ARGS...       prints the arguments separated by spaces, then a newline
+//   exit N             exits with status N
+//   sleep MS           sleeps MS milliseconds, exits 0
+//   spam N             writes N bytes of a fixed printable pattern (child_pattern.hpp)
+//   stderr TEXT        prints TEXT and a newline on stderr
+//   ignore-term MS     ignores SIGTERM, prints "ready", sleeps MS milliseconds
+//   cat                copies stdin to stdout until end of file
+//   prompt TEXT        prints TEXT (no newline), reads a line, prints "got: LINE"; until EOF
+//   tty                prints "tty yes|no", "TERM <value>" and "size ROWS COLS"
+//   winch              prints "ready", then "size ROWS COLS" on every SIGWINCH; until killed
+//   pgid               prints "pid P pgid G sid S"
+//   fork-sleep MS      forks a grandchild that sleeps MS; prints "parent P child C"; sleeps MS
+//   env                prints the environment, one NAME=value a line
+//   pwd                prints the working directory
+//   fds                prints the open file descriptors (from /proc/self/fd), one a line
+#include <dirent.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "child_pattern.hpp"
+
+extern char** environ;
+
+namespace {
+
+void write_all(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::_Exit(3);  // stdout went away
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+void out(const std::string& s) { write_all(1, s.data(), s.size()); }
+
+void sleep_ms(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+long number(const char* s) { return s != nullptr ? std::strtol(s, nullptr, 10) : 0; }
+
+std::string window_size(int fd) {
+  winsize ws{};
+  if (ioctl(fd, TIOCGWINSZ, &ws) < 0) return "none";
+  return std::to_string(ws.ws_row) + " " + std::to_string(ws.ws_col);
+}
+
+volatile sig_atomic_t g_winch = 0;
+
+int usage() {
+  std::fprintf(stderr, "usage: pmcp-test-child MODE [ARGS...] (see child.cpp)\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string mode = argv[1];
+  const char* arg = argc > 2 ? argv[2] : nullptr;
+
+  if (mode == "echo") {
+    std::string line;
+    for (int i = 2; i < argc; ++i) {
+      if (i > 2) line += ' ';
+      line += argv[i];
+    }
+    out(line + "\n");
+    return 0;
+  }
+  if (mode == "exit") return static_cast<int>(number(arg));
+  if (mode == "sleep") {
+    sleep_ms(number(arg));
+    return 0;
+  }
+  if (mode == "spam") {
+    const long long total = std::strtoll(arg != nullptr ? arg : "0", nullptr, 10);
+    std::vector<char> buf(1 << 16);
+    long long offset = 0;
+    while (offset < total) {
+      size_t n = 0;
+      while (n < buf.size() && offset + static_cast<long long>(n) < total) {
+        buf[n] = pmcp::test::spam_byte(static_cast<uint64_t>(offset) + n);
+        ++n;
+      }
+      write_all(1, buf.data(), n);
+      offset += static_cast<long long>(n);
+    }
+    return 0;
+  }
+  if (mode == "stderr") {
+    const std::string text = std::string(arg != nullptr ? arg : "") + "\n";
+    write_all(2, text.data(), text.size());
+    return 0;
+  }
+  if (mode == "ignore-term") {
+    signal(SIGTERM, SIG_IGN);
+    out("ready\n");
+    sleep_ms(number(arg));
+    return 0;
+  }
+  if (mode == "cat") {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = read(0, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return n == 0 ? 0 : 1;
+      write_all(1, buf, static_cast<size_t>(n));
+    }
+  }
+  if (mode == "prompt") {
+    const std::string text = arg != nullptr ? arg : "> ";
+    std::string line;
+    out(text);
+    for (;;) {
+      char c;
+      const ssize_t n = read(0, &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return 0;
+      if (c == '\n') {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        out("got: " + line + "\n");
+        line.clear();
+        out(text);
+      } else {
+        line += c;
+      }
+    }
+  }
+  if (mode == "tty") {
+    const char* term = std::getenv("TERM");
+    out(std::string("tty ") + (isatty(0) ? "yes" : "no") + "\n");
+    out(std::string("TERM ") + (term != nullptr ? term : "(unset)") + "\n");
+    out("size " + window_size(0) + "\n");
+    return 0;
+  }
+  if (mode == "winch") {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_winch = 1; };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGWINCH, &sa, nullptr);
+    out("ready\n");
+    for (;;) {
+      pause();
+      if (g_winch != 0) {
+        g_winch = 0;
+        out("size " + window_size(0) + "\n");
+      }
+    }
+  }
+  if (mode == "pgid") {
+    out("pid " + std::to_string(getpid()) + " pgid " + std::to_string(getpgrp()) + " sid " +
+        std::to_string(getsid(0)) + "\n");
+    return 0;
+  }
+  if (mode == "fork-sleep") {
+    const long ms = number(arg);
+    const pid_t child = fork();
+    if (child < 0) return 1;
+    if (child == 0) {
+      sleep_ms(ms);
+      std::_Exit(0);
+    }
+    out("parent " + std::to_string(getpid()) + " child " + std::to_string(child) + "\n");
+    sleep_ms(ms);
+    waitpid(child, nullptr, 0);
+    return 0;
+  }
+  if (mode == "env") {
+    for (char** e = environ; *e != nullptr; ++e) out(std::string(*e) + "\n");
+    return 0;
+  }
+  if (mode == "pwd") {
+    char buf[4096];
+    if (getcwd(buf, sizeof buf) == nullptr) return 1;
+    out(std::string(buf) + "\n");
+    return 0;
+  }
+  if (mode == "fds") {
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir == nullptr) return 1;
+    const int own = dirfd(dir);
+    std::string list;
+    while (dirent* e = readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      if (std::atoi(e->d_name) == own) continue;
+      list += std::string(e->d_name) + "\n";
+    }
+    closedir(dir);
+    out(list);
+    return 0;
+  }
+  return usage();
+}
