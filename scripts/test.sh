@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds process-mcp and passes the whole test suite: unit, ABI, integration and end-to-end
+# tests (official MCP client) on the release build, then unit and integration tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer. This is the command CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-debian.sh
+
+echo "== installing the official MCP client for the end-to-end tests"
+npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+
+echo "== release build and full suite"
+cmake --preset release
+cmake --build --preset release
+ctest --preset release
+
+echo "== asan build (ASan + UBSan): unit and integration tests"
+cmake --preset asan
+cmake --build --preset asan
+ctest --preset asan
