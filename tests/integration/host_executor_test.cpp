@@ -1,0 +1,879 @@
+// Integration tests of the host executor plugin (plugins/host) with real processes.
+// The plugin is loaded with dlopen directly, driven through the C ABI of executor.h, and its
+// events are recorded by a test sink.
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "../helpers/child_pattern.hpp"
+#include "pmcp/executor.h"
+#include "pmcp/plugin.h"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+const std::string kChild = PMCP_CHILD_PATH;
+const std::string kPluginDir = PMCP_PLUGIN_DIR;
+
+std::string driver_path() {
+  return kChild.substr(0, kChild.rfind('/')) + "/pmcp-test-host-driver";
+}
+
+// ---- the test host and sink ----
+
+void host_log(const pmcp_host*, pmcp_log_level level, pmcp_str message) {
+  std::fprintf(stderr, "[host plugin, level %d] %.*s\n", static_cast<int>(level),
+               static_cast<int>(message.size), message.data);
+}
+int32_t host_post(const pmcp_host*, void (*)(void*), void*) { return PMCP_ERR_STATE; }
+const void* host_extension(const pmcp_host*, const char*) { return nullptr; }
+
+pmcp_host g_host{sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr,
+                 &host_log,         &host_post,             &host_extension};
+
+struct Record {
+  int spawned = 0;
+  int32_t spawn_status = 1;
+  int64_t pid = 0;
+  std::string spawn_message;
+  std::string out;
+  std::string err;
+  int exits = 0;
+  int32_t code = 0;
+  int32_t sig = 0;
+  std::string exit_message;
+  std::size_t out_at_exit = 0;
+  std::vector<std::string> violations;
+};
+
+// Records every event under a mutex and checks the order rules of executor.h as they happen.
+class Recorder {
+ public:
+  Recorder() {
+    sink.struct_size = sizeof sink;
+    sink.ctx = this;
+    sink.on_spawned = &Recorder::on_spawned;
+    sink.on_output = &Recorder::on_output;
+    sink.on_exit = &Recorder::on_exit;
+  }
+
+  pmcp_executor_sink sink{};
+
+  template <class Pred>
+  bool wait(std::chrono::milliseconds timeout, Pred pred) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(records_); });
+  }
+  bool wait_spawned(uint64_t id, std::chrono::milliseconds timeout = 10s) {
+    return wait(timeout, [id](auto& r) { return r[id].spawned > 0; });
+  }
+  bool wait_exit(uint64_t id, std::chrono::milliseconds timeout = 10s) {
+    return wait(timeout, [id](auto& r) { return r[id].exits > 0; });
+  }
+  bool wait_output(uint64_t id, const std::string& needle, std::chrono::milliseconds timeout = 10s) {
+    return wait(timeout, [&](auto& r) { return r[id].out.find(needle) != std::string::npos; });
+  }
+  Record get(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_[id];
+  }
+  std::vector<std::string> violations() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> all;
+    for (auto& [id, r] : records_) {
+      for (auto& v : r.violations) all.push_back("process " + std::to_string(id) + ": " + v);
+    }
+    return all;
+  }
+
+ private:
+  static Recorder& self(void* ctx) { return *static_cast<Recorder*>(ctx); }
+
+  static void on_spawned(void* ctx, uint64_t id, int32_t status, int64_t pid, pmcp_str msg) {
+    Recorder& s = self(ctx);
+    std::lock_guard<std::mutex> lock(s.mu_);
+    Record& r = s.records_[id];
+    if (r.spawned > 0) r.violations.push_back("second on_spawned");
+    if (r.exits > 0 || !r.out.empty() || !r.err.empty())
+      r.violations.push_back("on_spawned after other events");
+    ++r.spawned;
+    r.spawn_status = status;
+    r.pid = pid;
+    r.spawn_message.assign(msg.data != nullptr ? msg.data : "", msg.size);
+    s.cv_.notify_all();
+  }
+
+  static void on_output(void* ctx, uint64_t id, int32_t stream, const uint8_t* data,
+                        std::size_t size) {
+    Recorder& s = self(ctx);
+    std::lock_guard<std::mutex> lock(s.mu_);
+    Record& r = s.records_[id];
+    if (r.spawned == 0 || r.spawn_status != PMCP_OK) r.violations.push_back("output before on_spawned(OK)");
+    if (r.exits > 0) r.violations.push_back("output after on_exit");
+    if (stream != PMCP_STREAM_STDOUT && stream != PMCP_STREAM_STDERR)
+      r.violations.push_back("bad stream " + std::to_string(stream));
+    (stream == PMCP_STREAM_STDERR ? r.err : r.out).append(reinterpret_cast<const char*>(data), size);
+    s.cv_.notify_all();
+  }
+
+  static void on_exit(void* ctx, uint64_t id, int32_t code, int32_t sig, pmcp_str msg) {
+    Recorder& s = self(ctx);
+    std::lock_guard<std::mutex> lock(s.mu_);
+    Record& r = s.records_[id];
+    if (r.spawned == 0 || r.spawn_status != PMCP_OK) r.violations.push_back("exit without a start");
+    if (r.exits > 0) r.violations.push_back("second on_exit");
+    ++r.exits;
+    r.code = code;
+    r.sig = sig;
+    r.exit_message.assign(msg.data != nullptr ? msg.data : "", msg.size);
+    r.out_at_exit = r.out.size();
+    s.cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Record> records_;
+};
+
+// ---- process helpers ----
+
+// True when pid no longer runs (absent, or a zombie waiting to be reaped).
+bool gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!stat || !std::getline(stat, text)) return true;
+  const std::size_t paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= text.size()) return true;
+  const char state = text[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+bool all_gone(const std::vector<pid_t>& pids, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (std::all_of(pids.begin(), pids.end(), gone)) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+template <class F>
+bool eventually(std::chrono::milliseconds timeout, F f) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (f()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+std::string alive_list(const std::vector<pid_t>& pids) {
+  std::string s;
+  for (pid_t p : pids) {
+    if (!gone(p)) s += std::to_string(p) + " ";
+  }
+  return s;
+}
+
+// Children of every thread of pid (the executor thread forks, so they hang under its task).
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  const std::string base = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = opendir(base.c_str());
+  if (dir == nullptr) return out;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(base + "/" + e->d_name + "/children");
+    long child = 0;
+    while (f >> child) out.push_back(static_cast<pid_t>(child));
+  }
+  closedir(dir);
+  return out;
+}
+
+// "parent P child C" lines of `pmcp-test-child fork-sleep`.
+std::vector<pid_t> fork_sleep_pids(const std::string& text) {
+  std::vector<pid_t> pids;
+  std::size_t at = 0;
+  while ((at = text.find("parent ", at)) != std::string::npos) {
+    long parent = 0;
+    long child = 0;
+    if (std::sscanf(text.c_str() + at, "parent %ld child %ld", &parent, &child) == 2) {
+      pids.push_back(static_cast<pid_t>(parent));
+      pids.push_back(static_cast<pid_t>(child));
+    }
+    at += 7;
+  }
+  return pids;
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+struct Options {
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C"};
+  std::string cwd;
+  bool pty = false;
+  uint16_t cols = 80;
+  uint16_t rows = 24;
+};
+
+// ---- fixture ----
+
+class HostExecutorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string lib = kPluginDir + "/pmcp-host.so";
+    handle_ = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(handle_, nullptr) << dlerror();
+    entry_ = static_cast<const pmcp_plugin_entry*>(dlsym(handle_, PMCP_ENTRY_SYMBOL));
+    ASSERT_NE(entry_, nullptr);
+    ASSERT_GE(entry_->struct_size, sizeof(pmcp_plugin_entry));
+    ASSERT_EQ(entry_->abi_major, PMCP_ABI_VERSION_MAJOR);
+    ASSERT_STREQ(entry_->id, "host");
+    ASSERT_NE(entry_->init(&g_host), 0);
+    factory_ = static_cast<const pmcp_executor_factory*>(
+        entry_->get_factory(PMCP_EXECUTOR_FACTORY_ID));
+    ASSERT_NE(factory_, nullptr);
+    ASSERT_EQ(entry_->get_factory("pmcp.transport/1"), nullptr);
+  }
+  static void TearDownTestSuite() {
+    if (entry_ != nullptr) entry_->deinit();
+    // Never unloaded: a plugin may be kept loaded for the life of the process.
+  }
+
+  void SetUp() override {
+    ASSERT_NE(factory_, nullptr);
+    ASSERT_EQ(create("{}", &ex_), PMCP_OK) << err_;
+    ASSERT_NE(ex_, nullptr);
+    ASSERT_STREQ(ex_->id_prefix, "host");
+  }
+
+  void TearDown() override {
+    destroy();
+    for (const std::string& v : rec_.violations()) ADD_FAILURE() << v;
+  }
+
+  void destroy() {
+    if (ex_ != nullptr) ex_->destroy(ex_);
+    ex_ = nullptr;
+  }
+
+  int32_t create(const std::string& config, pmcp_executor** out) {
+    err_[0] = '\0';
+    return factory_->create(factory_, &g_host, pmcp_str{config.data(), config.size()},
+                            &rec_.sink, out, {err_, sizeof err_});
+  }
+
+  int32_t spawn(uint64_t id, const std::vector<std::string>& argv, const Options& o = {}) {
+    std::vector<const char*> args;
+    for (const auto& a : argv) args.push_back(a.c_str());
+    std::vector<const char*> env;
+    for (const auto& e : o.env) env.push_back(e.c_str());
+    pmcp_spawn_options so{};
+    so.struct_size = sizeof so;
+    so.process_id = id;
+    so.argv = args.data();
+    so.argc = args.size();
+    so.envp = env.data();
+    so.envc = env.size();
+    so.cwd = pmcp_str{o.cwd.data(), o.cwd.size()};
+    so.flags = o.pty ? PMCP_SPAWN_PTY : 0;
+    so.cols = o.cols;
+    so.rows = o.rows;
+    err_[0] = '\0';
+    return ex_->spawn(ex_, &so, {err_, sizeof err_});
+  }
+
+  // Spawns and waits for a successful start.
+  void start(uint64_t id, const std::vector<std::string>& argv, const Options& o = {}) {
+    ASSERT_EQ(spawn(id, argv, o), PMCP_OK) << err_;
+    ASSERT_TRUE(rec_.wait_spawned(id)) << "no on_spawned for " << id;
+    const Record r = rec_.get(id);
+    ASSERT_EQ(r.spawn_status, PMCP_OK) << r.spawn_message;
+    ASSERT_GT(r.pid, 0);
+  }
+
+  Record run(uint64_t id, const std::vector<std::string>& argv, const Options& o = {}) {
+    start(id, argv, o);
+    EXPECT_TRUE(rec_.wait_exit(id)) << "no on_exit for " << id;
+    return rec_.get(id);
+  }
+
+  int32_t write(uint64_t id, const std::string& data) {
+    err_[0] = '\0';
+    return ex_->write_stdin(ex_, id, reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                            {err_, sizeof err_});
+  }
+  int32_t close_stdin(uint64_t id) {
+    err_[0] = '\0';
+    return ex_->close_stdin(ex_, id, {err_, sizeof err_});
+  }
+  int32_t signal(uint64_t id, int signo) {
+    err_[0] = '\0';
+    return ex_->signal(ex_, id, signo, {err_, sizeof err_});
+  }
+  int32_t resize(uint64_t id, uint16_t cols, uint16_t rows) {
+    err_[0] = '\0';
+    return ex_->resize(ex_, id, cols, rows, {err_, sizeof err_});
+  }
+
+  static inline void* handle_ = nullptr;
+  static inline const pmcp_plugin_entry* entry_ = nullptr;
+  static inline const pmcp_executor_factory* factory_ = nullptr;
+  Recorder rec_;
+  pmcp_executor* ex_ = nullptr;
+  char err_[1024] = {};
+};
+
+// ---- basics ----
+
+TEST_F(HostExecutorTest, EchoAndExitCodes) {
+  Record r = run(1, {kChild, "echo", "hello", "world"});
+  EXPECT_EQ(r.out, "hello world\n");
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.sig, 0);
+  EXPECT_EQ(r.exit_message, "");
+
+  r = run(2, {kChild, "exit", "42"});
+  EXPECT_EQ(r.code, 42);
+  EXPECT_EQ(r.sig, 0);
+
+  r = run(3, {"/bin/sh", "-c", "kill -TERM $$"});
+  EXPECT_EQ(r.code, -1);
+  EXPECT_EQ(r.sig, SIGTERM);
+
+  r = run(4, {"sh", "-c", "exit 7"});  // found through the given PATH
+  EXPECT_EQ(r.code, 7);
+}
+
+TEST_F(HostExecutorTest, StderrIsASeparateStream) {
+  Record r = run(1, {"/bin/sh", "-c", "echo out; echo err >&2"});
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  r = run(2, {kChild, "stderr", "oops"});
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "oops\n");
+}
+
+TEST_F(HostExecutorTest, EnvironmentIsExactlyTheGivenOne) {
+  ASSERT_EQ(setenv("PMCP_HOST_TEST_SERVER_ONLY", "leak", 1), 0);
+  Options o;
+  o.env = {"PATH=/usr/bin:/bin", "FOO=bar baz", "EMPTY=", "MULTI=a=b"};
+  const Record r = run(1, {kChild, "env"}, o);
+  unsetenv("PMCP_HOST_TEST_SERVER_ONLY");
+  std::vector<std::string> got = lines(r.out);
+  std::vector<std::string> want = o.env;
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(r.out.find("PMCP_HOST_TEST_SERVER_ONLY"), std::string::npos);
+}
+
+TEST_F(HostExecutorTest, WorkingDirectory) {
+  Options o;
+  o.cwd = "/tmp";
+  EXPECT_EQ(run(1, {kChild, "pwd"}, o).out, "/tmp\n");
+
+  char here[4096];
+  ASSERT_NE(getcwd(here, sizeof here), nullptr);
+  ASSERT_NE(ex_->default_cwd, nullptr);
+  EXPECT_STREQ(ex_->default_cwd, here);
+  EXPECT_EQ(run(2, {kChild, "pwd"}).out, std::string(here) + "\n");
+}
+
+TEST_F(HostExecutorTest, BadWorkingDirectoryIsASpawnError) {
+  Options o;
+  o.cwd = "/nonexistent/pmcp-dir";
+  ASSERT_EQ(spawn(1, {kChild, "echo", "never"}, o), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_spawned(1));
+  const Record r = rec_.get(1);
+  EXPECT_EQ(r.spawn_status, PMCP_ERR_NOT_FOUND);
+  EXPECT_NE(r.spawn_message.find("/nonexistent/pmcp-dir"), std::string::npos) << r.spawn_message;
+  EXPECT_NE(r.spawn_message.find("No such file or directory"), std::string::npos)
+      << r.spawn_message;
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(rec_.get(1).exits, 0);
+  EXPECT_EQ(rec_.get(1).out, "");
+  EXPECT_EQ(signal(1, SIGTERM), PMCP_ERR_STATE);
+}
+
+TEST_F(HostExecutorTest, MissingOrNonExecutableProgramIsASpawnError) {
+  ASSERT_EQ(spawn(1, {"pmcp-no-such-program"}), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_spawned(1));
+  Record r = rec_.get(1);
+  EXPECT_EQ(r.spawn_status, PMCP_ERR_NOT_FOUND);
+  EXPECT_NE(r.spawn_message.find("'pmcp-no-such-program'"), std::string::npos) << r.spawn_message;
+  EXPECT_NE(r.spawn_message.find("No such file or directory"), std::string::npos);
+  EXPECT_NE(r.spawn_message.find("PATH=/usr/bin:/bin"), std::string::npos);
+
+  ASSERT_EQ(spawn(2, {"/nonexistent/bin/prog"}), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_spawned(2));
+  r = rec_.get(2);
+  EXPECT_EQ(r.spawn_status, PMCP_ERR_NOT_FOUND);
+  EXPECT_NE(r.spawn_message.find("/nonexistent/bin/prog"), std::string::npos);
+
+  ASSERT_EQ(spawn(3, {"/etc/passwd"}), PMCP_OK) << err_;  // not executable
+  ASSERT_TRUE(rec_.wait_spawned(3));
+  r = rec_.get(3);
+  EXPECT_EQ(r.spawn_status, PMCP_ERR_DENIED);
+  EXPECT_NE(r.spawn_message.find("Permission denied"), std::string::npos) << r.spawn_message;
+
+  std::this_thread::sleep_for(200ms);
+  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(rec_.get(id).exits, 0);
+}
+
+TEST_F(HostExecutorTest, InvalidRequestsFailSynchronously) {
+  pmcp_spawn_options so{};
+  so.struct_size = sizeof so;
+  so.process_id = 1;
+  EXPECT_EQ(ex_->spawn(ex_, &so, {err_, sizeof err_}), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err_), "");
+
+  start(2, {kChild, "sleep", "100000"});
+  EXPECT_EQ(spawn(2, {kChild, "echo"}), PMCP_ERR_INVALID_ARGUMENT);  // id in use
+  EXPECT_NE(std::string(err_).find("already in use"), std::string::npos) << err_;
+  EXPECT_EQ(signal(2, 0), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(signal(2, 65), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(signal(77, SIGTERM), PMCP_ERR_NOT_FOUND);
+  EXPECT_NE(std::string(err_), "");
+  EXPECT_EQ(write(77, "x"), PMCP_ERR_NOT_FOUND);
+  EXPECT_EQ(close_stdin(77), PMCP_ERR_NOT_FOUND);
+  EXPECT_EQ(resize(77, 80, 24), PMCP_ERR_NOT_FOUND);
+  EXPECT_EQ(resize(2, 80, 24), PMCP_ERR_UNSUPPORTED);
+  EXPECT_NE(std::string(err_).find("pipes"), std::string::npos) << err_;
+  ASSERT_EQ(signal(2, SIGKILL), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_exit(2));
+  EXPECT_EQ(spawn(2, {kChild, "echo"}), PMCP_ERR_INVALID_ARGUMENT);  // never reused
+  EXPECT_EQ(signal(2, SIGTERM), PMCP_ERR_STATE);
+  EXPECT_NE(std::string(err_).find("exited"), std::string::npos) << err_;
+  EXPECT_EQ(write(2, "x"), PMCP_ERR_STATE);
+}
+
+TEST_F(HostExecutorTest, ChildInheritsNoServerDescriptors) {
+  const int leaked = open("/dev/null", O_RDONLY);  // deliberately without O_CLOEXEC
+  ASSERT_GE(leaked, 0);
+  const Record r = run(1, {kChild, "fds"});
+  close(leaked);
+  std::vector<std::string> fds = lines(r.out);
+  std::sort(fds.begin(), fds.end());
+  EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"})) << r.out;
+}
+
+// ---- signals, groups, orphans ----
+
+TEST_F(HostExecutorTest, SignalReachesTheWholeProcessGroup) {
+  // The shell catches SIGTERM and lives on; its jobs do not. Only a signal to the group (not to
+  // the shell's pid) can end them while the shell still runs.
+  const std::string script = "trap 'echo trapped' TERM; " + kChild + " fork-sleep 100000 & " +
+                             kChild + " fork-sleep 100000 & while :; do " + kChild +
+                             " sleep 50; done";
+  start(1, {"/bin/sh", "-c", script});
+  ASSERT_TRUE(rec_.wait(10s, [](auto& r) { return count(r[1].out, "parent ") >= 2; }));
+  const std::vector<pid_t> jobs = fork_sleep_pids(rec_.get(1).out);
+  ASSERT_EQ(jobs.size(), 4u);
+  const pid_t shell = static_cast<pid_t>(rec_.get(1).pid);
+
+  ASSERT_EQ(signal(1, SIGTERM), PMCP_OK) << err_;
+  EXPECT_TRUE(all_gone(jobs, 5s)) << "still alive: " << alive_list(jobs);
+  EXPECT_TRUE(rec_.wait_output(1, "trapped"));
+  EXPECT_FALSE(gone(shell));
+  EXPECT_EQ(rec_.get(1).exits, 0);
+
+  ASSERT_EQ(signal(1, SIGKILL), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_exit(1));
+  const Record r = rec_.get(1);
+  EXPECT_EQ(r.code, -1);
+  EXPECT_EQ(r.sig, SIGKILL);
+  EXPECT_TRUE(gone(shell));
+  EXPECT_EQ(signal(1, SIGTERM), PMCP_ERR_STATE);
+}
+
+TEST_F(HostExecutorTest, SignalEndsAShellAndAllItsJobs) {
+  const std::string script =
+      kChild + " fork-sleep 100000 & " + kChild + " fork-sleep 100000";
+  start(1, {"/bin/sh", "-c", script});
+  ASSERT_TRUE(rec_.wait(10s, [](auto& r) { return count(r[1].out, "parent ") >= 2; }));
+  std::vector<pid_t> pids = fork_sleep_pids(rec_.get(1).out);
+  ASSERT_EQ(pids.size(), 4u);
+  pids.push_back(static_cast<pid_t>(rec_.get(1).pid));
+  ASSERT_EQ(signal(1, SIGTERM), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_exit(1));
+  EXPECT_TRUE(all_gone(pids, 3s)) << "still alive: " << alive_list(pids);
+}
+
+TEST_F(HostExecutorTest, ExitIsReportedWhenABackgroundJobHoldsTheOutput) {
+  // The shell exits at once; its background job keeps stdout open. The job is killed with the
+  // group and the exit comes promptly instead of waiting for the job's end of file.
+  const auto t0 = Clock::now();
+  const Record r = run(1, {"/bin/sh", "-c", kChild + " sleep 100000 & echo $!"});
+  EXPECT_LT(Clock::now() - t0, 5s);
+  EXPECT_EQ(r.code, 0);
+  const pid_t job = static_cast<pid_t>(std::atol(r.out.c_str()));
+  ASSERT_GT(job, 0) << r.out;
+  EXPECT_TRUE(all_gone({job}, 2s));
+}
+
+TEST_F(HostExecutorTest, SpawnFromAShortLivedThreadSurvivesIt) {
+  // The fork happens on the executor's own thread: PR_SET_PDEATHSIG fires when the forking
+  // thread ends, so forking on the caller's (short-lived) thread would kill the job here.
+  int32_t status = -99;
+  std::thread t([&] { status = spawn(1, {kChild, "sleep", "100000"}); });
+  t.join();
+  ASSERT_EQ(status, PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_spawned(1));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(rec_.get(1).exits, 0);
+  EXPECT_FALSE(gone(static_cast<pid_t>(rec_.get(1).pid)));
+  ASSERT_EQ(signal(1, SIGKILL), PMCP_OK);
+  ASSERT_TRUE(rec_.wait_exit(1));
+}
+
+TEST_F(HostExecutorTest, DestroyKillsEverythingPromptly) {
+  start(1, {kChild, "ignore-term", "100000"});
+  start(2, {"/bin/sh", "-c", kChild + " fork-sleep 100000 & " + kChild + " fork-sleep 100000"});
+  Options pty;
+  pty.pty = true;
+  start(3, {"/bin/sh", "-c", kChild + " fork-sleep 100000"}, pty);
+  ASSERT_TRUE(rec_.wait_output(1, "ready"));
+  ASSERT_TRUE(rec_.wait(10s, [](auto& r) {
+    return count(r[2].out, "parent ") >= 2 && count(r[3].out, "parent ") >= 1;
+  }));
+  std::vector<pid_t> pids = fork_sleep_pids(rec_.get(2).out);
+  for (pid_t p : fork_sleep_pids(rec_.get(3).out)) pids.push_back(p);
+  for (uint64_t id : {1, 2, 3}) pids.push_back(static_cast<pid_t>(rec_.get(id).pid));
+  const std::vector<pid_t> supervisors = children_of(getpid());
+  EXPECT_GE(supervisors.size(), 3u);
+  for (pid_t p : supervisors) pids.push_back(p);
+  ASSERT_EQ(pids.size(), 6u + 3u + supervisors.size());
+
+  const auto t0 = Clock::now();
+  destroy();
+  EXPECT_LT(Clock::now() - t0, 3s);
+  EXPECT_TRUE(all_gone(pids, 1s)) << "still alive: " << alive_list(pids);
+  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(rec_.get(id).exits, 0);  // no callback in destroy
+}
+
+// Runs pmcp-test-host-driver (a stand-in server), returns its pid and every pid it started.
+struct Driver {
+  pid_t pid = -1;
+  int in = -1;
+  std::vector<pid_t> pids;
+};
+
+Driver start_driver() {
+  Driver d;
+  int out[2];
+  int in[2];
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(in, O_CLOEXEC) < 0) return d;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  const std::string path = driver_path();
+  const char* argv[] = {path.c_str(), kPluginDir.c_str(), kChild.c_str(), nullptr};
+  const int rc = posix_spawn(&d.pid, path.c_str(), &fa, nullptr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  close(in[0]);
+  d.in = in[1];
+  if (rc != 0) {
+    d.pid = -1;
+    close(out[0]);
+    return d;
+  }
+  std::string text;
+  const auto deadline = Clock::now() + 15s;
+  while (text.find("ready\n") == std::string::npos && Clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[512];
+    const ssize_t n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  close(out[0]);
+  if (text.find("ready\n") == std::string::npos) return d;
+  for (const std::string& line : lines(text)) {
+    long pid = 0;
+    if (std::sscanf(line.c_str(), "pid %ld", &pid) == 1) d.pids.push_back(static_cast<pid_t>(pid));
+  }
+  for (pid_t s : children_of(d.pid)) d.pids.push_back(s);  // the supervisors
+  return d;
+}
+
+TEST(HostExecutorOrphans, NothingSurvivesASigkilledServer) {
+  Driver d = start_driver();
+  ASSERT_GT(d.pid, 0);
+  // Two jobs of three processes each (shell or its exec, child, grandchild) + two supervisors;
+  // dash may exec the child in place of the shell, so a pid can show up twice.
+  std::set<pid_t> unique(d.pids.begin(), d.pids.end());
+  ASSERT_GE(unique.size(), 6u) << "driver did not report its processes";
+  for (pid_t p : d.pids) ASSERT_FALSE(gone(p)) << p;
+  ASSERT_EQ(kill(d.pid, SIGKILL), 0);
+  waitpid(d.pid, nullptr, 0);
+  close(d.in);
+  EXPECT_TRUE(all_gone(d.pids, 5s)) << "still alive: " << alive_list(d.pids);
+}
+
+TEST(HostExecutorOrphans, NothingSurvivesAServerThatExitsWithoutCleanup) {
+  Driver d = start_driver();
+  ASSERT_GT(d.pid, 0);
+  ASSERT_GE(d.pids.size(), 6u);
+  ASSERT_EQ(::write(d.in, "exit\n", 5), 5);
+  int status = 0;
+  waitpid(d.pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(d.in);
+  EXPECT_TRUE(all_gone(d.pids, 5s)) << "still alive: " << alive_list(d.pids);
+}
+
+// ---- stdin ----
+
+TEST_F(HostExecutorTest, StdinOfAPipeProcessAndItsEnd) {
+  start(1, {kChild, "cat"});
+  EXPECT_EQ(write(1, "hello\n"), PMCP_OK) << err_;
+  EXPECT_EQ(write(1, "world\n"), PMCP_OK) << err_;
+  EXPECT_EQ(close_stdin(1), PMCP_OK) << err_;
+  EXPECT_EQ(write(1, "late"), PMCP_ERR_STATE);
+  ASSERT_TRUE(rec_.wait_exit(1));
+  const Record r = rec_.get(1);
+  EXPECT_EQ(r.out, "hello\nworld\n");
+  EXPECT_EQ(r.code, 0);
+
+  start(2, {kChild, "prompt", "> "});
+  ASSERT_TRUE(rec_.wait_output(2, "> "));
+  EXPECT_EQ(write(2, "abc\n"), PMCP_OK);
+  ASSERT_TRUE(rec_.wait_output(2, "got: abc\n"));
+  EXPECT_EQ(close_stdin(2), PMCP_OK);
+  ASSERT_TRUE(rec_.wait_exit(2));
+  EXPECT_EQ(rec_.get(2).out, "> got: abc\n> ");
+  EXPECT_EQ(rec_.get(2).code, 0);
+}
+
+TEST_F(HostExecutorTest, StdinWrittenBeforeTheStartIsDelivered) {
+  ASSERT_EQ(spawn(1, {kChild, "cat"}), PMCP_OK) << err_;
+  EXPECT_EQ(write(1, "early\n"), PMCP_OK) << err_;
+  EXPECT_EQ(close_stdin(1), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_exit(1));
+  EXPECT_EQ(rec_.get(1).out, "early\n");
+}
+
+TEST_F(HostExecutorTest, AChildThatNeverReadsBlocksNothing) {
+  start(1, {kChild, "sleep", "100000"});
+  const std::string big(10 << 20, 'x');
+  auto t0 = Clock::now();
+  ASSERT_EQ(write(1, big), PMCP_OK) << err_;
+  ASSERT_EQ(write(1, big), PMCP_OK) << err_;
+  EXPECT_LT(Clock::now() - t0, 1s);
+
+  // The executor thread is not stuck: another process runs to completion meanwhile.
+  t0 = Clock::now();
+  const Record r = run(2, {kChild, "echo", "still here"});
+  EXPECT_EQ(r.out, "still here\n");
+  EXPECT_LT(Clock::now() - t0, 3s);
+
+  t0 = Clock::now();
+  ASSERT_EQ(signal(1, SIGKILL), PMCP_OK) << err_;
+  EXPECT_LT(Clock::now() - t0, 100ms);
+  ASSERT_TRUE(rec_.wait_exit(1, 5s));
+  EXPECT_EQ(rec_.get(1).sig, SIGKILL);
+}
+
+TEST_F(HostExecutorTest, StdinToAChildThatClosedItIsDropped) {
+  start(1, {"/bin/sh", "-c", "exec 0<&-; " + kChild + " sleep 100000"});
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(write(1, std::string(1 << 20, 'x')), PMCP_OK) << err_;
+  // The write fails with EPIPE inside the executor; afterwards stdin counts as closed.
+  EXPECT_TRUE(eventually(5s, [&] { return write(1, "y") == PMCP_ERR_STATE; }));
+  ASSERT_EQ(signal(1, SIGKILL), PMCP_OK);
+  ASSERT_TRUE(rec_.wait_exit(1));
+}
+
+// ---- PTY ----
+
+TEST_F(HostExecutorTest, PtyIsARealTerminal) {
+  Options o;
+  o.pty = true;
+  o.cols = 120;
+  o.rows = 30;
+  o.env = {"PATH=/usr/bin:/bin", "TERM=xterm-256color"};
+  Record r = run(1, {kChild, "tty"}, o);
+  EXPECT_NE(r.out.find("tty yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("TERM xterm-256color"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("size 30 120"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.code, 0);
+
+  r = run(2, {"/bin/sh", "-c", "stty size"}, o);
+  EXPECT_NE(r.out.find("30 120"), std::string::npos) << r.out;
+
+  // The child is a session leader and the terminal is its controlling terminal.
+  r = run(3, {kChild, "pgid"}, o);
+  long pid = 0, pgid = 0, sid = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "pid %ld pgid %ld sid %ld", &pid, &pgid, &sid), 3) << r.out;
+  EXPECT_EQ(pid, r.pid);
+  EXPECT_EQ(pgid, pid);
+  EXPECT_EQ(sid, pid);
+
+  start(4, {kChild, "sleep", "100000"}, o);
+  EXPECT_EQ(close_stdin(4), PMCP_ERR_UNSUPPORTED);
+  EXPECT_NE(std::string(err_).find("terminal"), std::string::npos) << err_;
+  EXPECT_EQ(resize(4, 0, 10), PMCP_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(signal(4, SIGKILL), PMCP_OK);
+  ASSERT_TRUE(rec_.wait_exit(4));
+  EXPECT_EQ(resize(4, 80, 24), PMCP_ERR_STATE);
+}
+
+TEST_F(HostExecutorTest, PipeProcessesHaveTheirOwnSessionToo) {
+  const Record r = run(1, {kChild, "pgid"});
+  long pid = 0, pgid = 0, sid = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "pid %ld pgid %ld sid %ld", &pid, &pgid, &sid), 3) << r.out;
+  EXPECT_EQ(pgid, pid);
+  EXPECT_EQ(sid, pid);
+}
+
+TEST_F(HostExecutorTest, ResizeDeliversSigwinch) {
+  Options o;
+  o.pty = true;
+  start(1, {kChild, "winch"}, o);
+  ASSERT_TRUE(rec_.wait_output(1, "ready"));
+  ASSERT_EQ(resize(1, 100, 40), PMCP_OK) << err_;
+  EXPECT_TRUE(rec_.wait_output(1, "size 40 100")) << rec_.get(1).out;
+  ASSERT_EQ(resize(1, 132, 50), PMCP_OK) << err_;
+  EXPECT_TRUE(rec_.wait_output(1, "size 50 132")) << rec_.get(1).out;
+  ASSERT_EQ(signal(1, SIGKILL), PMCP_OK);
+  ASSERT_TRUE(rec_.wait_exit(1));
+}
+
+TEST_F(HostExecutorTest, CtrlCInterruptsTheForegroundJob) {
+  Options o;
+  o.pty = true;
+  start(1, {"/bin/sh", "-c", "sleep 100"}, o);
+  ASSERT_EQ(write(1, "\x03"), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_exit(1, 5s));
+  const Record r = rec_.get(1);
+  EXPECT_TRUE(r.sig == SIGINT || r.code == 130) << r.code << " " << r.sig;
+}
+
+TEST_F(HostExecutorTest, PtyInputReachesTheProgram) {
+  Options o;
+  o.pty = true;
+  start(1, {kChild, "prompt", "? "}, o);
+  ASSERT_TRUE(rec_.wait_output(1, "? "));
+  ASSERT_EQ(write(1, "hi there\r"), PMCP_OK) << err_;  // Enter on a terminal is CR
+  EXPECT_TRUE(rec_.wait_output(1, "got: hi there")) << rec_.get(1).out;
+  ASSERT_EQ(write(1, "\x04"), PMCP_OK);  // ^D at the start of a line: end of input
+  ASSERT_TRUE(rec_.wait_exit(1, 5s));
+  EXPECT_EQ(rec_.get(1).code, 0);
+}
+
+TEST_F(HostExecutorTest, PtyOutputIsCompleteAtExit) {
+  Options o;
+  o.pty = true;
+  constexpr std::size_t kSize = 1 << 20;
+  const Record r = run(1, {kChild, "spam", std::to_string(kSize)}, o);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out_at_exit, r.out.size());
+  std::string plain;
+  plain.reserve(r.out.size());
+  for (char c : r.out) {
+    if (c != '\r') plain += c;  // the terminal turns \n into \r\n
+  }
+  ASSERT_EQ(plain.size(), kSize);
+  for (std::size_t i = 0; i < kSize; ++i) {
+    ASSERT_EQ(plain[i], pmcp::test::spam_byte(i)) << "at offset " << i;
+  }
+}
+
+// ---- throughput ----
+
+TEST_F(HostExecutorTest, FiftyMegabytesArriveCompleteAndInOrder) {
+  constexpr std::size_t kSize = 50u << 20;
+  start(1, {kChild, "spam", std::to_string(kSize)});
+  ASSERT_TRUE(rec_.wait_exit(1, 60s));
+  const Record r = rec_.get(1);
+  EXPECT_EQ(r.code, 0);
+  ASSERT_EQ(r.out.size(), kSize);
+  EXPECT_EQ(r.out_at_exit, kSize);  // all output before the exit event
+  for (std::size_t i = 0; i < kSize; ++i) {
+    if (r.out[i] != pmcp::test::spam_byte(i)) {
+      FAIL() << "mismatch at offset " << i;
+    }
+  }
+}
+
+// ---- configuration ----
+
+TEST_F(HostExecutorTest, Configuration) {
+  pmcp_executor* other = nullptr;
+  EXPECT_EQ(create("", &other), PMCP_OK) << err_;
+  if (other != nullptr) other->destroy(other);
+  other = nullptr;
+  EXPECT_EQ(create(" { } ", &other), PMCP_OK) << err_;
+  if (other != nullptr) other->destroy(other);
+  other = nullptr;
+
+  for (const char* key : {"sandbox", "filesystem", "network"}) {
+    const std::string config = std::string("{\"") + key + "\": {\"enabled\": true}}";
+    EXPECT_EQ(create(config, &other), PMCP_ERR_UNSUPPORTED) << config;
+    EXPECT_EQ(other, nullptr);
+    const std::string message = err_;
+    EXPECT_NE(message.find("the host sandbox is not available in this build yet"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find(std::string("[host.") + key + "]"), std::string::npos) << message;
+    EXPECT_NE(message.find("SANDBOX_*"), std::string::npos) << message;
+  }
+
+  EXPECT_EQ(create(R"({"shell": "/bin/bash"})", &other), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(err_).find("'shell'"), std::string::npos) << err_;
+  EXPECT_EQ(create(R"({"a": {"b": [1, "}", {"c": null}]}, "network": false})", &other),
+            PMCP_ERR_UNSUPPORTED)
+      << err_;
+  EXPECT_EQ(create("[1]", &other), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(create("{", &other), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(create("{} x", &other), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(other, nullptr);
+}
+
+}  // namespace
