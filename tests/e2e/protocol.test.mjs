@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 
-import { RawServer, useServer } from './lib/server.mjs';
+import { child, RawServer, until, useServer } from './lib/server.mjs';
 
 const SUPPORTED_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const TOOL_NAMES = ['kill', 'ps', 'spawn', 'stdin', 'stdout'];
@@ -131,7 +131,9 @@ describe('with the official client', () => {
       ['spawn with a string timeoutMs', 'spawn', { command: 'true', timeoutMs: 'soon' },
         /timeoutMs/],
       ['spawn with a non-boolean tty', 'spawn', { command: 'true', tty: 'yes' }, /tty/],
-      ['spawn with a non-string env value', 'spawn', { command: 'true', env: { A: 1 } }, /env/],
+      ['spawn with env that is not an object', 'spawn', { command: 'true', env: 'A=1' }, /env/],
+      ['spawn with an object as env value', 'spawn', { command: 'true', env: { A: { b: 1 } } },
+        /env/],
       ['stdout of an unknown process', 'stdout', { id: 'host-987654' }, /host-987654/],
       ['stdout without id', 'stdout', {}, /\bid\b/],
       ['stdout with lines of the wrong type', 'stdout', { id: '$ID', lines: 'many' }, /lines/],
@@ -171,7 +173,7 @@ describe('with the official client', () => {
 
   test('the session survives heavy output on stdout and stderr of a child', async () => {
     const result = await srv().spawn({
-      command: 'yes stdout-line | head -c 2000000; yes stderr-line | head -c 1000000 >&2; echo end',
+      command: `${child()} spam 2000000; yes stderr-line | head -c 1000000 >&2; echo end`,
       timeoutMs: 30000,
     });
     assert.equal(result.status, 'terminated');
@@ -203,6 +205,72 @@ describe('raw JSON-RPC', () => {
         await raw.close();
       }
     });
+
+  test('an unknown method is -32601; string ids are echoed; notifications get no answer',
+    async () => {
+      const raw = await RawServer.start();
+      try {
+        await raw.initialize();
+        const unknown = await raw.request('no/such/method', {});
+        assert.equal(unknown.error?.code, -32601, JSON.stringify(unknown));
+        raw.send({ jsonrpc: '2.0', id: 'text-id-1', method: 'ping' });
+        const ping = await raw.waitMessage((m) => m.id === 'text-id-1', 5000, 'the ping answer');
+        assert.deepEqual(ping.result, {});
+        const count = raw.messages.length;
+        raw.notify('notifications/some_unknown_notification', { x: 1 });
+        raw.notify('notifications/initialized');
+        await raw.request('ping');
+        assert.equal(raw.messages.length, count + 1, 'a notification was answered: ' +
+          JSON.stringify(raw.messages.slice(count)));
+      } finally {
+        await raw.close();
+      }
+    });
+
+  test('progress carries the request\'s own progressToken (a string here)', async () => {
+    const raw = await RawServer.start();
+    try {
+      await raw.initialize();
+      const pending = raw.request('tools/call', {
+        name: 'spawn', arguments: { command: 'sleep 1.6', timeoutMs: 5000 },
+        _meta: { progressToken: 'token-of-this-call' },
+      }, 10000);
+      const progress = await raw.waitMessage((m) => m.method === 'notifications/progress', 5000,
+        'notifications/progress');
+      assert.equal(progress.params.progressToken, 'token-of-this-call');
+      assert.equal(typeof progress.params.progress, 'number');
+      const done = await pending;
+      assert.equal(done.result.structuredContent.status, 'terminated');
+    } finally {
+      await raw.close();
+    }
+  });
+
+  test('a cancelled request gets no response, and its process keeps running', async () => {
+    const raw = await RawServer.start();
+    try {
+      await raw.initialize();
+      raw.send({ jsonrpc: '2.0', id: 'to-cancel', method: 'tools/call',
+        params: { name: 'spawn', arguments: { command: 'echo cancelled-run; sleep 0.8; echo finished',
+          timeoutMs: 5000 } } });
+      const listed = async () => {
+        const ps = await raw.request('tools/call', { name: 'ps', arguments: {} });
+        return ps.result.structuredContent.processes.find((p) => p.command.includes('cancelled-run'));
+      };
+      const entry = await until(listed, 5000, 'the spawn to start');
+      raw.notify('notifications/cancelled', { requestId: 'to-cancel', reason: 'test' });
+      // The process ends on its own; by then an answer to the cancelled request would have come.
+      const ended = await until(async () => {
+        const out = await raw.request('tools/call', { name: 'stdout', arguments: { id: entry.pid } });
+        return out.result.structuredContent.status === 'terminated' && out.result.structuredContent;
+      }, 5000, 'the process to end');
+      assert.equal(ended.stdout, 'cancelled-run\nfinished\n');
+      await raw.request('ping');
+      assert.deepEqual(raw.messages.filter((m) => m.id === 'to-cancel'), []);
+    } finally {
+      await raw.close();
+    }
+  });
 
   test('every line the server writes on stdout is a JSON-RPC message, even under heavy child output',
     async () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  MAX_TIMEOUT_MS, McpServer, OUTPUT_TRUNCATE, until, useServer,
+  child, MAX_TIMEOUT_MS, McpServer, OUTPUT_TRUNCATE, until, useServer,
 } from './lib/server.mjs';
 
 const ID = /^host-\d+$/;
@@ -202,6 +202,114 @@ describe('spawn', () => {
   });
 });
 
+describe('output fidelity', () => {
+  const srv = useServer({ before, after });
+
+  test('the output of a quick command is complete on every run', async () => {
+    const block = 'x'.repeat(3000);
+    for (let i = 0; i < 25; i++) {
+      const r = await srv().spawn({ command: `printf '%s' '${block}'; echo " run-${i}"; echo e-${i} >&2` });
+      assert.equal(r.status, 'terminated', `run ${i}`);
+      assert.equal(r.stdout, `${block} run-${i}\n`, `run ${i}`);
+      assert.equal(r.stderr, `e-${i}\n`, `run ${i}`);
+    }
+  });
+
+  test('parallel foreground spawns each get their own result', async () => {
+    const runs = Array.from({ length: 8 }, (_, i) => srv().spawn({
+      command: `sleep 0.${8 - i}; echo parallel-${i}; exit ${i}`,
+    }));
+    const results = await Promise.all(runs);
+    results.forEach((r, i) => {
+      assert.equal(r.stdout, `parallel-${i}\n`);
+      assert.equal(r.exitCode, i);
+    });
+    assert.equal(new Set(results.map((r) => r.pid)).size, results.length);
+  });
+
+  test('unicode passes through commands, env and output', async () => {
+    const r = await srv().spawn({ command: 'echo "héllo ✓ $WORD 😀"', env: { WORD: 'ünï' } });
+    assert.equal(r.stdout, 'héllo ✓ ünï 😀\n');
+  });
+
+  test(`exactly ${OUTPUT_TRUNCATE} characters are returned whole, one more is cut`, async () => {
+    const whole = await srv().spawn({ command: `head -c ${OUTPUT_TRUNCATE} /dev/zero | tr '\\0' a` });
+    assert.equal(whole.stdout, 'a'.repeat(OUTPUT_TRUNCATE));
+    const cut = await srv().spawn({ command: `head -c ${OUTPUT_TRUNCATE + 1} /dev/zero | tr '\\0' b` });
+    const lines = cut.stdout.split('\n');
+    const marker = lines.findIndex((l) => /truncated/i.test(l));
+    assert.ok(marker >= 0, cut.stdout.slice(0, 200));
+    assert.match(lines[marker], /\b1\b/);
+    assert.equal(lines.slice(marker + 1).join('\n'), 'b'.repeat(OUTPUT_TRUNCATE));
+  });
+
+  test('truncation counts characters, not bytes, and never splits one', async () => {
+    const r = await srv().spawn({ command: `python3 -c "print('é' * 9000 + '😀' * 1000)"` });
+    assert.equal(r.exitCode, 0);
+    const lines = r.stdout.split('\n');
+    const marker = lines.findIndex((l) => /truncated/i.test(l));
+    assert.ok(marker >= 0, r.stdout.slice(0, 200));
+    const kept = lines.slice(marker + 1).join('\n');
+    assert.ok(!kept.includes('\ufffd'), 'a character was split');
+    assert.ok(/^é+😀{1000}\n$/u.test(kept), `kept: ${kept.slice(0, 40)}...${kept.slice(-40)}`);
+    const keptChars = [...kept].length;
+    assert.ok(keptChars >= OUTPUT_TRUNCATE - 2 && keptChars <= OUTPUT_TRUNCATE,
+      `kept ${keptChars} characters`);
+    const numbers = (lines[marker].match(/\d+/g) ?? []).map(Number);
+    assert.ok(numbers.includes(10001 - keptChars),
+      `marker "${lines[marker]}" should say ${10001 - keptChars} characters were cut`);
+  });
+
+  test('output that is not valid UTF-8 or holds NUL bytes still makes a valid result', async () => {
+    const r = await srv().spawn({ command: "printf 'a\\377\\376b\\000c\\n'" });
+    assert.equal(r.exitCode, 0);
+    assert.ok(r.stdout.startsWith('a'), JSON.stringify(r.stdout));
+    assert.ok(r.stdout.endsWith('c\n'), JSON.stringify(r.stdout));
+    assert.ok(r.stdout.includes('b'), JSON.stringify(r.stdout));
+    assert.deepEqual(await srv().client.ping(), {});
+  });
+});
+
+describe('process setup', () => {
+  const srv = useServer({ before, after });
+
+  test('each command runs in its own session and process group', async () => {
+    const parse = (text) => Object.fromEntries(text.trim().split(/\s+/)
+      .reduce((pairs, word, i, words) => (i % 2 ? pairs : [...pairs, [word, Number(words[i + 1])]]),
+        []));
+    for (const tty of [false, true]) {
+      const r = await srv().spawn({ command: `exec ${child()} pgid`, tty });
+      assert.equal(r.exitCode, 0);
+      const ids = parse(r.stdout);
+      assert.ok(ids.pid > 0, r.stdout);
+      assert.equal(ids.pgid, ids.pid, `tty ${tty}: not a process group leader: ${r.stdout}`);
+      assert.equal(ids.sid, ids.pid, `tty ${tty}: not a session leader: ${r.stdout}`);
+      assert.notEqual(ids.pgid, process.pid);
+    }
+  });
+
+  test('a child inherits no file descriptors besides stdin, stdout and stderr', async () => {
+    for (const tty of [false, true]) {
+      const r = await srv().spawn({ command: `exec ${child()} fds`, tty });
+      assert.equal(r.exitCode, 0);
+      const fds = r.stdout.trim().split(/\s+/).map(Number).sort((a, b) => a - b);
+      assert.deepEqual(fds, [0, 1, 2], `tty ${tty}: open descriptors ${fds}`);
+    }
+  });
+
+  test('many background processes are listed and can all be killed', async () => {
+    const ids = [];
+    for (let i = 0; i < 30; i++) {
+      ids.push((await srv().spawn({ command: `sleep 60; echo ${i}`, background: true })).pid);
+    }
+    const listed = (await srv().ps()).filter((p) => ids.includes(p.pid));
+    assert.equal(listed.length, ids.length);
+    assert.ok(listed.every((p) => p.status === 'running'));
+    const kills = await Promise.all(ids.map((id) => srv().kill(id, 'SIGKILL')));
+    assert.ok(kills.every((k) => k.status === 'terminated'), JSON.stringify(kills));
+  });
+});
+
 describe('ps and stdout', () => {
   const srv = useServer({ before, after });
 
@@ -254,6 +362,9 @@ describe('ps and stdout', () => {
     assert.deepEqual(five.stderr.replace(/\n$/, '').split('\n'), ['e1', 'e2', 'e3']);
     const two = await srv().stdout(r.pid, 2);
     assert.deepEqual(two.stderr.replace(/\n$/, '').split('\n'), ['e2', 'e3']);
+    const unterminated = await srv().spawn({ command: "printf 'a\\nb\\nc'" });
+    assert.equal(unterminated.stdout, 'a\nb\nc');
+    assert.equal((await srv().stdout(unterminated.pid, 2)).stdout, 'b\nc');
     const dflt = await srv().stdout(r.pid);
     const lines = dflt.stdout.replace(/\n$/, '').split('\n');
     assert.equal(lines.length, 100);

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { hostProcesses, uniqueSleep, until, useServer } from './lib/server.mjs';
+import { child, hostProcesses, uniqueSleep, until, useServer } from './lib/server.mjs';
 
 describe('tty', () => {
   const srv = useServer({ before, after });
@@ -26,6 +26,37 @@ describe('tty', () => {
     assert.match(r.stdout, /is-a-tty term=xterm-256color/);
     const pipes = await srv().spawn({ command: 'test -t 0 || test -t 1 || echo not-a-tty' });
     assert.equal(pipes.stdout, 'not-a-tty\n');
+  });
+
+  test('a program sees a terminal of 30 rows and 120 columns with TERM set', async () => {
+    const r = await srv().spawn({ command: `exec ${child()} tty`, tty: true });
+    assert.equal(r.exitCode, 0);
+    assert.match(r.stdout, /^tty yes\s*$/m);
+    assert.match(r.stdout, /^TERM xterm-256color\s*$/m);
+    assert.match(r.stdout, /^size 30 120\s*$/m);
+    const piped = await srv().spawn({ command: `exec ${child()} tty` });
+    assert.match(piped.stdout, /^tty no$/m);
+    assert.match(piped.stdout, /^size none$/m);
+  });
+
+  test('the output of a quick terminal command is complete on every run', async () => {
+    for (let i = 0; i < 15; i++) {
+      const r = await srv().spawn({ command: `echo tty-run-${i}; exit ${i % 3}`, tty: true });
+      assert.equal(r.status, 'terminated', `run ${i}`);
+      assert.equal(r.exitCode, i % 3, `run ${i}`);
+      assert.match(r.stdout, new RegExp(`^tty-run-${i}\\s*$`, 'm'), `run ${i}`);
+    }
+  });
+
+  test('a large terminal output keeps its end', async () => {
+    const r = await srv().spawn({ command: 'seq 1 20000', tty: true, timeoutMs: 30000 });
+    assert.equal(r.exitCode, 0);
+    assert.match(r.stdout, /truncated/);
+    assert.match(r.stdout, /^19999\s*\n20000\s*$/m);
+    const out = await srv().stdout(r.pid, 3);
+    const lines = out.stdout.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+    assert.deepEqual(lines.slice(-2), ['19999', '20000']);
+    assert.ok(lines.length <= 3, `asked for 3 lines, got ${lines.length}`);
   });
 
   test('the process has the terminal as its controlling terminal', async () => {
