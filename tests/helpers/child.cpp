@@ -158,9 +158,16 @@ int main(int argc, char** argv) {
     sa.sa_handler = [](int) { g_winch = 1; };
     sigemptyset(&sa.sa_mask);
     sigaction(SIGWINCH, &sa, nullptr);
+    // SIGWINCH stays blocked except inside sigsuspend, so that none is lost in between.
+    sigset_t block;
+    sigset_t wait_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &block, &wait_mask);
+    sigdelset(&wait_mask, SIGWINCH);
     out("ready\n");
     for (;;) {
-      pause();
+      sigsuspend(&wait_mask);
       if (g_winch != 0) {
         g_winch = 0;
         out("size " + window_size(0) + "\n");

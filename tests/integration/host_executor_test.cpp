@@ -553,6 +553,17 @@ TEST_F(HostExecutorTest, ExitIsReportedWhenABackgroundJobHoldsTheOutput) {
   EXPECT_TRUE(all_gone({job}, 2s));
 }
 
+TEST_F(HostExecutorTest, ADescendantThatLeftTheSessionIsKilledAtTheExit) {
+  // setsid(1) moves the job into a session of its own, out of reach of the group signal; it is
+  // re-parented to the supervisor (a child subreaper) and killed when the main process ends.
+  const Record r = run(1, {"/bin/sh", "-c", "setsid " + kChild + " sleep 100000 & echo $!; " +
+                                                kChild + " sleep 200"});
+  EXPECT_EQ(r.code, 0);
+  const pid_t daemon = static_cast<pid_t>(std::atol(r.out.c_str()));
+  ASSERT_GT(daemon, 0) << r.out;
+  EXPECT_TRUE(all_gone({daemon}, 2s));
+}
+
 TEST_F(HostExecutorTest, SpawnFromAShortLivedThreadSurvivesIt) {
   // The fork happens on the executor's own thread: PR_SET_PDEATHSIG fires when the forking
   // thread ends, so forking on the caller's (short-lived) thread would kill the job here.
@@ -704,17 +715,19 @@ TEST_F(HostExecutorTest, AChildThatNeverReadsBlocksNothing) {
   auto t0 = Clock::now();
   ASSERT_EQ(write(1, big), PMCP_OK) << err_;
   ASSERT_EQ(write(1, big), PMCP_OK) << err_;
-  EXPECT_LT(Clock::now() - t0, 1s);
+  // Had the writes waited for the child, they would never have returned; the bound is loose
+  // because the machine may be busy.
+  EXPECT_LT(Clock::now() - t0, 3s);
 
   // The executor thread is not stuck: another process runs to completion meanwhile.
   t0 = Clock::now();
   const Record r = run(2, {kChild, "echo", "still here"});
   EXPECT_EQ(r.out, "still here\n");
-  EXPECT_LT(Clock::now() - t0, 3s);
+  EXPECT_LT(Clock::now() - t0, 5s);
 
   t0 = Clock::now();
   ASSERT_EQ(signal(1, SIGKILL), PMCP_OK) << err_;
-  EXPECT_LT(Clock::now() - t0, 100ms);
+  EXPECT_LT(Clock::now() - t0, 1s);
   ASSERT_TRUE(rec_.wait_exit(1, 5s));
   EXPECT_EQ(rec_.get(1).sig, SIGKILL);
 }
@@ -789,8 +802,16 @@ TEST_F(HostExecutorTest, CtrlCInterruptsTheForegroundJob) {
   Options o;
   o.pty = true;
   start(1, {"/bin/sh", "-c", "sleep 100"}, o);
-  ASSERT_EQ(write(1, "\x03"), PMCP_OK) << err_;
-  ASSERT_TRUE(rec_.wait_exit(1, 5s));
+  // dash catches SIGINT while it sets up and may swallow a ^C that lands just before it execs
+  // sleep (a real terminal user would press it again): so press it again until the job ends.
+  bool ended = false;
+  for (int i = 0; i < 10 && !ended; ++i) {
+    const int32_t rc = write(1, "\x03");
+    if (rc == PMCP_ERR_STATE) break;  // it has just ended
+    ASSERT_EQ(rc, PMCP_OK) << err_;
+    ended = rec_.wait_exit(1, 500ms);
+  }
+  ASSERT_TRUE(ended || rec_.wait_exit(1, 5s)) << rec_.get(1).out;
   const Record r = rec_.get(1);
   EXPECT_TRUE(r.sig == SIGINT || r.code == 130) << r.code << " " << r.sig;
 }
@@ -843,6 +864,36 @@ TEST_F(HostExecutorTest, FiftyMegabytesArriveCompleteAndInOrder) {
 }
 
 // ---- configuration ----
+
+TEST_F(HostExecutorTest, AMissingSupervisorFailsCreation) {
+  // A copy of the plugin without its helper next to it.
+  char dir[] = "/tmp/pmcp-host-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string copy = std::string(dir) + "/pmcp-host.so";
+  {
+    std::ifstream src(kPluginDir + "/pmcp-host.so", std::ios::binary);
+    std::ofstream dst(copy, std::ios::binary);
+    dst << src.rdbuf();
+  }
+  void* h = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(h, nullptr) << dlerror();
+  const auto* entry = static_cast<const pmcp_plugin_entry*>(dlsym(h, PMCP_ENTRY_SYMBOL));
+  ASSERT_NE(entry, nullptr);
+  ASSERT_NE(entry->init(&g_host), 0);
+  const auto* factory =
+      static_cast<const pmcp_executor_factory*>(entry->get_factory(PMCP_EXECUTOR_FACTORY_ID));
+  ASSERT_NE(factory, nullptr);
+  pmcp_executor* other = nullptr;
+  EXPECT_EQ(factory->create(factory, &g_host, pmcp_str{"{}", 2}, &rec_.sink, &other,
+                            {err_, sizeof err_}),
+            PMCP_ERR_UNAVAILABLE);
+  EXPECT_EQ(other, nullptr);
+  EXPECT_NE(std::string(err_).find(std::string(dir) + "/pmcp-host-supervisor"), std::string::npos)
+      << err_;
+  entry->deinit();
+  unlink(copy.c_str());
+  rmdir(dir);
+}
 
 TEST_F(HostExecutorTest, Configuration) {
   pmcp_executor* other = nullptr;
