@@ -665,14 +665,33 @@ void HostExecutor::on_supervisor_gone(Proc& p) {
     close_fd(p.sock);
   }
   p.sock_eof = true;
-  if (p.supervisor > 0) {
-    unreaped_.push_back(p.supervisor);
-    p.supervisor = -1;
-  }
+  const pid_t supervisor = p.supervisor;
+  p.supervisor = -1;
   if (p.state == State::kStarting) {
-    fail_start(p, PMCP_ERR_INTERNAL, "the process supervisor ended before the process started");
+    // It closed its end by exiting: say how, if it can be reaped within a moment.
+    std::string how;
+    bool reaped = false;
+    for (int i = 0; i < 200 && supervisor > 0; ++i) {
+      int st = 0;
+      const pid_t r = waitpid(supervisor, &st, WNOHANG);
+      if (r == supervisor) {
+        reaped = true;
+        if (WIFEXITED(st)) how = " (it exited with status " + std::to_string(WEXITSTATUS(st)) + ")";
+        if (WIFSIGNALED(st)) how = " (it was killed by signal " + std::to_string(WTERMSIG(st)) + ")";
+        break;
+      }
+      if (r < 0) {
+        reaped = true;
+        break;
+      }
+      usleep(1000);
+    }
+    if (!reaped && supervisor > 0) unreaped_.push_back(supervisor);
+    fail_start(p, PMCP_ERR_INTERNAL,
+               "the process supervisor '" + supervisor_ + "' ended before the process started" + how);
     return;
   }
+  if (supervisor > 0) unreaped_.push_back(supervisor);
   if (!p.exit_known) {
     // Killed from outside. The command itself dies with it (its PR_SET_PDEATHSIG).
     p.exit_known = true;

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -865,16 +866,22 @@ TEST_F(HostExecutorTest, FiftyMegabytesArriveCompleteAndInOrder) {
 
 // ---- configuration ----
 
-TEST_F(HostExecutorTest, AMissingSupervisorFailsCreation) {
-  // A copy of the plugin without its helper next to it.
+void copy_file(const std::string& from, const std::string& to, mode_t mode) {
+  {
+    std::ifstream src(from, std::ios::binary);
+    std::ofstream dst(to, std::ios::binary);
+    dst << src.rdbuf();
+  }
+  chmod(to.c_str(), mode);
+}
+
+TEST_F(HostExecutorTest, AMissingOrBrokenSupervisorIsReported) {
+  // A copy of the plugin, first without its helper next to it.
   char dir[] = "/tmp/pmcp-host-test-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string copy = std::string(dir) + "/pmcp-host.so";
-  {
-    std::ifstream src(kPluginDir + "/pmcp-host.so", std::ios::binary);
-    std::ofstream dst(copy, std::ios::binary);
-    dst << src.rdbuf();
-  }
+  const std::string helper = std::string(dir) + "/pmcp-host-supervisor";
+  copy_file(kPluginDir + "/pmcp-host.so", copy, 0755);
   void* h = dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(h, nullptr) << dlerror();
   const auto* entry = static_cast<const pmcp_plugin_entry*>(dlsym(h, PMCP_ENTRY_SYMBOL));
@@ -888,9 +895,31 @@ TEST_F(HostExecutorTest, AMissingSupervisorFailsCreation) {
                             {err_, sizeof err_}),
             PMCP_ERR_UNAVAILABLE);
   EXPECT_EQ(other, nullptr);
-  EXPECT_NE(std::string(err_).find(std::string(dir) + "/pmcp-host-supervisor"), std::string::npos)
+  EXPECT_NE(std::string(err_).find(helper), std::string::npos) << err_;
+
+  // Then with a helper that cannot be executed when the time comes.
+  copy_file(kPluginDir + "/pmcp-host-supervisor", helper, 0755);
+  ASSERT_EQ(factory->create(factory, &g_host, pmcp_str{"{}", 2}, &rec_.sink, &other,
+                            {err_, sizeof err_}),
+            PMCP_OK)
       << err_;
+  ASSERT_EQ(chmod(helper.c_str(), 0644), 0);
+  const char* argv[] = {"/bin/true"};
+  pmcp_spawn_options so{};
+  so.struct_size = sizeof so;
+  so.process_id = 1;
+  so.argv = argv;
+  so.argc = 1;
+  ASSERT_EQ(other->spawn(other, &so, {err_, sizeof err_}), PMCP_OK) << err_;
+  ASSERT_TRUE(rec_.wait_spawned(1));
+  const Record r = rec_.get(1);
+  EXPECT_EQ(r.spawn_status, PMCP_ERR_UNAVAILABLE);
+  EXPECT_NE(r.spawn_message.find(helper), std::string::npos) << r.spawn_message;
+  EXPECT_NE(r.spawn_message.find("Permission denied"), std::string::npos) << r.spawn_message;
+  other->destroy(other);
+
   entry->deinit();
+  unlink(helper.c_str());
   unlink(copy.c_str());
   rmdir(dir);
 }
