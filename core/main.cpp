@@ -22,6 +22,8 @@ An MCP server that runs and steers processes for AI agents.
 
 Options:
   --config PATH     use this TOML config (else $PROCESS_MCP_CONFIG, else the default file)
+  --listen ADDR     serve MCP over Streamable HTTP on ADDR (e.g. 127.0.0.1:8080) instead of
+                    the configured transports; other settings come from the config
   --check-config    print the effective config (file + environment overrides) and exit
   --list-plugins    list the plugins found in the plugin directories and exit
   --version         print the version and exit
@@ -44,12 +46,17 @@ int main(int argc, char** argv) {
   pmcp::config::LoadOptions options;
   bool check_config = false;
   bool list_plugins = false;
+  std::optional<std::string> listen;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--config" && i + 1 < argc) {
       options.explicit_path = argv[++i];
     } else if (arg.starts_with("--config=")) {
       options.explicit_path = std::string(arg.substr(9));
+    } else if (arg == "--listen" && i + 1 < argc) {
+      listen = argv[++i];
+    } else if (arg.starts_with("--listen=")) {
+      listen = std::string(arg.substr(9));
     } else if (arg == "--check-config") {
       check_config = true;
     } else if (arg == "--list-plugins") {
@@ -72,6 +79,11 @@ int main(int argc, char** argv) {
   if (!config) {
     std::fprintf(stderr, "process-mcp: configuration error: %s\n", config.error().message.c_str());
     return 2;
+  }
+  if (listen) {
+    config->transports = {"http"};
+    config->plugin_tables["http"]["listen"] = *listen;
+    config->applied_overrides.push_back("--listen");
   }
   if (check_config) {
     std::string text = pmcp::config::to_toml(*config);

@@ -34,8 +34,8 @@ namespace json = boost::json;
 
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
-constexpr std::array<std::string_view, 4> kTopLevelKeys = {"executor", "transports", "plugin_dirs",
-                                                           "log_level"};
+constexpr std::array<std::string_view, 6> kTopLevelKeys = {
+    "executor", "transports", "plugin_dirs", "log_level", "isolation", "on_session_end"};
 constexpr std::array<std::string_view, 3> kCoreTables = {"defaults", "limits", "environment"};
 constexpr std::array<std::string_view, 7> kDefaultsKeys = {
     "timeout_ms",    "max_timeout_ms", "output_truncate", "terminal_cols",
@@ -412,6 +412,19 @@ void DocumentReader::read(const toml::table& root, Config& config) {
         continue;
       }
       config.log_level = std::move(value);
+    } else if (name == "isolation" || name == "on_session_end") {
+      std::string value;
+      if (!read_string(key, node, name, value)) continue;
+      const bool isolation = name == "isolation";
+      const char* first = isolation ? "shared" : "keep";
+      const char* second = isolation ? "session" : "kill";
+      if (value != first && value != second) {
+        fail(key.source(), name,
+             std::string("expected \"") + first + "\" or \"" + second + "\", got " +
+                 quote_for_message(value));
+        continue;
+      }
+      (isolation ? config.isolation : config.on_session_end) = std::move(value);
     } else if (name == "defaults") {
       if (const auto* table = expect_table(key, node, name)) read_defaults(*table, config.defaults);
     } else if (name == "limits") {
@@ -1047,6 +1060,10 @@ std::string to_toml(const Config& config) {
   write_string_array(out, config.plugin_dirs);
   out += "\nlog_level = ";
   write_string(out, config.log_level);
+  out += "\nisolation = ";
+  write_string(out, config.isolation);
+  out += "\non_session_end = ";
+  write_string(out, config.on_session_end);
   out += '\n';
 
   const auto& d = config.defaults;

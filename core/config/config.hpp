@@ -59,6 +59,11 @@ struct Config {
   std::vector<std::string> transports = {"stdio"};  // transports = ["stdio"]
   std::vector<std::string> plugin_dirs;       // plugin_dirs: searched before the built-in dir
   std::string log_level = "info";             // log_level: trace|debug|info|warn|error|off
+  // isolation: "shared" (every session sees every process, as the original with one client)
+  // or "session" (a session sees and controls only the processes it started).
+  std::string isolation = "shared";
+  // on_session_end: "keep" (processes outlive the session that started them) or "kill".
+  std::string on_session_end = "keep";
   Defaults defaults;
   Limits limits;
   Environment environment;

@@ -36,6 +36,8 @@ void Registry::start(StartRequest request, StartedFn started) {
   process->command = request.command;
   process->cwd = request.cwd.empty() ? executor_.default_cwd() : request.cwd;
   process->tty = request.tty;
+  process->owner = request.owner;
+  process->seen_by.insert(request.owner);
   process->created_at = std::chrono::system_clock::now();
   if (request.tty) {
     process->terminal =

@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,9 @@ struct RegistryLimits {
   std::size_t max_processes = 1000;
 };
 
+// A client session as the registry knows it: (transport index, transport session id).
+using SessionTag = std::pair<uint32_t, uint64_t>;
+
 struct Process {
   uint64_t number = 0;  // the executor-facing id
   std::string id;       // the user-facing id, e.g. "host-3"
@@ -43,6 +48,8 @@ struct Process {
   std::string exit_message;      // from the executor, when something went wrong
   int64_t os_pid = 0;
   bool stdin_closed = false;
+  SessionTag owner{};                 // the session that started it
+  std::set<SessionTag> seen_by;       // sessions that started or touched it (exit notices)
 
   OutputBuffer stdout_buffer;  // for a TTY: the raw terminal byte stream
   OutputBuffer stderr_buffer;
@@ -55,6 +62,7 @@ struct Process {
 using ProcessPtr = std::shared_ptr<Process>;
 
 struct StartRequest {
+  SessionTag owner{};
   std::string command;
   std::vector<std::string> argv;
   std::vector<std::string> env;

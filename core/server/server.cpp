@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pmcp/executor.h"
+#include "process/signals.hpp"
 
 namespace pmcp::server {
 
@@ -171,6 +172,18 @@ Result<void> Server::load() {
   tool_context_ = std::make_unique<tools::ToolContext>(
       tools::ToolContext{io_, *registry_, config_, config::current_environment()});
   for (auto& tool : tools::make_tools(*tool_context_)) dispatcher_->add_tool(std::move(tool));
+  // Exit notice: every session that has seen the process hears that it ended.
+  registry_->set_exit_listener([this](const process::Process& p) {
+    json::object data;
+    data["event"] = "exit";
+    data["id"] = p.id;
+    data["exitCode"] = p.exit_code ? json::value(*p.exit_code) : json::value(nullptr);
+    data["signal"] = p.term_signal ? json::value(process::signal_name(p.term_signal))
+                                   : json::value(nullptr);
+    for (const auto& [transport, session] : p.seen_by) {
+      dispatcher_->log(mcp::LogLevel::info, "process", data, mcp::SessionKey{transport, session});
+    }
+  });
 
   if (!options_.start_transports) return {};
   for (const auto& name : config_.transports) {
@@ -200,7 +213,7 @@ Result<void> Server::load() {
       if (!shared->alive) return;
       boost::asio::post(*shared->io, [shared, session] {
         if (!shared->alive || shared->server->dispatcher_ == nullptr) return;
-        shared->server->dispatcher_->on_session_closed({shared->index, session});
+        shared->server->session_closed({shared->index, session});
       });
     };
     slot->sink.on_stopped = [](void* ctx, pmcp_str reason) {
@@ -379,7 +392,27 @@ void Server::deliver_local(uint64_t session, std::string text) {
 
 void Server::close_local_session(uint64_t session) {
   local_sessions_.erase(session);
-  dispatcher_->on_session_closed({kLocalTransport, session});
+  session_closed({kLocalTransport, session});
+}
+
+void Server::session_closed(mcp::SessionKey key) {
+  dispatcher_->on_session_closed(key);
+  if (config_.on_session_end != "kill" || shutting_down_) return;
+  // on_session_end = "kill": the session's processes end with it (SIGTERM, then SIGKILL).
+  std::vector<process::ProcessPtr> owned;
+  for (const auto& p : registry_->list()) {
+    if (p->running() && p->owner == tools::session_tag(key)) owned.push_back(p);
+  }
+  if (owned.empty()) return;
+  for (const auto& p : owned) (void)executor_->signal(p->number, SIGTERM);
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_);
+  timer->expires_after(std::chrono::milliseconds(config_.limits.kill_grace_ms));
+  timer->async_wait([this, owned, timer](boost::system::error_code) {
+    if (finished_) return;
+    for (const auto& p : owned) {
+      if (p->running()) (void)executor_->signal(p->number, SIGKILL);
+    }
+  });
 }
 
 }  // namespace pmcp::server

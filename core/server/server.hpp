@@ -70,6 +70,7 @@ class Server : private mcp::Outbound {
   Result<void> load();
   Result<void> start_transports();
   void begin_shutdown();
+  void session_closed(mcp::SessionKey key);
   void finish_shutdown();
   void send(mcp::SessionKey session, uint64_t stream, std::string json, bool final) override;
 

@@ -12,6 +12,24 @@ std::vector<mcp::ToolDefinition> make_tools(ToolContext& context) {
           make_stdout_tool(context), make_kill_tool(context)};
 }
 
+process::SessionTag session_tag(mcp::SessionKey key) { return {key.transport, key.session}; }
+
+bool visible(const ToolContext& context, const process::Process& process, mcp::SessionKey key) {
+  return context.config.isolation != "session" || process.owner == session_tag(key);
+}
+
+Result<process::ProcessPtr> find_process(ToolContext& context, const mcp::ToolCall& call,
+                                         std::string_view id) {
+  auto found = context.registry.get(id);
+  if (found && !visible(context, **found, call.session())) {
+    return make_error(ErrorCode::not_found,
+                      "unknown process id '" + std::string(id) +
+                          "'; this session can only see the processes it started (see ps)");
+  }
+  if (found) (*found)->seen_by.insert(session_tag(call.session()));
+  return found;
+}
+
 json::object process_info(const process::Process& p) {
   json::object o;
   o["pid"] = p.id;

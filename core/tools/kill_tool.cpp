@@ -80,7 +80,7 @@ mcp::ToolDefinition make_kill_tool(ToolContext& ctx) {
     if (!args.ok()) return call->fail(args.error());
     auto signo = process::parse_signal(signal_text);
     if (!signo) return call->fail("kill: " + signo.error().message);
-    auto process = ctx.registry.get(*id);
+    auto process = find_process(ctx, *call, *id);
     if (!process) return call->fail("kill: " + process.error().message);
     process::ProcessPtr p = *process;
     if (!p->running()) {

@@ -41,7 +41,11 @@ mcp::ToolDefinition make_ps_tool(ToolContext& ctx) {
     Arguments args(call->arguments(), "ps", {});
     if (!args.ok()) return call->fail(args.error());
     json::array list;
-    for (const auto& p : ctx.registry.list()) list.push_back(process_info(*p));
+    for (const auto& p : ctx.registry.list()) {
+      if (!visible(ctx, *p, call->session())) continue;
+      p->seen_by.insert(session_tag(call->session()));
+      list.push_back(process_info(*p));
+    }
     call->finish(json::object{{"processes", std::move(list)}});
   };
   return tool;

@@ -154,6 +154,7 @@ void run_spawn(ToolContext& ctx, std::shared_ptr<mcp::ToolCall> call) {
   }
 
   process::StartRequest request;
+  request.owner = session_tag(call->session());
   request.command = *command;
   request.argv = {"/bin/sh", "-c", *command};
   request.env = child_environment(ctx, tty, env.value_or(std::map<std::string, std::string>{}));

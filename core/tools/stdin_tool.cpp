@@ -39,7 +39,7 @@ mcp::ToolDefinition make_stdin_tool(ToolContext& ctx) {
     auto id = args.string("id", true);
     auto input = args.string("input", true);
     if (!args.ok()) return call->fail(args.error());
-    auto process = ctx.registry.get(*id);
+    auto process = find_process(ctx, *call, *id);
     if (!process) return call->fail("stdin: " + process.error().message);
     const process::Process& p = **process;
     if (!p.running()) {

@@ -48,7 +48,7 @@ mcp::ToolDefinition make_stdout_tool(ToolContext& ctx) {
     auto id = args.string("id", true);
     auto lines = args.integer("lines", 1, 1000000);
     if (!args.ok()) return call->fail(args.error());
-    auto process = ctx.registry.get(*id);
+    auto process = find_process(ctx, *call, *id);
     if (!process) return call->fail("stdout: " + process.error().message);
     const process::Process& p = **process;
     std::size_t n = lines ? static_cast<std::size_t>(*lines) : ctx.config.defaults.stdout_lines;

@@ -35,6 +35,14 @@ std::string stream_text(const process::Process& process, bool stderr_stream);
 std::vector<std::string> child_environment(const ToolContext& context, bool tty,
                                            const std::map<std::string, std::string>& call_env);
 
+process::SessionTag session_tag(mcp::SessionKey key);
+// Whether the calling session may see the process (always, unless isolation = "session").
+bool visible(const ToolContext& context, const process::Process& process, mcp::SessionKey key);
+// Looks a process up for a tool call: unknown ids and, with isolation, other sessions'
+// processes are "unknown". Records that the session has seen the process (exit notices).
+Result<process::ProcessPtr> find_process(ToolContext& context, const mcp::ToolCall& call,
+                                         std::string_view id);
+
 mcp::ToolDefinition make_spawn_tool(ToolContext& context);
 mcp::ToolDefinition make_ps_tool(ToolContext& context);
 mcp::ToolDefinition make_stdin_tool(ToolContext& context);
