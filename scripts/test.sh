@@ -9,6 +9,9 @@ bash scripts/setup-debian.sh
 echo "== installing the official MCP client for the end-to-end tests"
 npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 
+echo "== Docker engine and test image for the docker executor tests"
+bash scripts/docker-test-env.sh
+
 echo "== release build and full suite"
 cmake --preset release
 cmake --build --preset release

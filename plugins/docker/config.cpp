@@ -1,0 +1,142 @@
+#include "config.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <limits>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "pmcp/plugin.hpp"
+
+namespace pmcp::docker {
+
+namespace json = boost::json;
+using sdk::Error;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& key, const std::string& why) {
+  throw Error(PMCP_ERR_INVALID_ARGUMENT, "[docker] " + key + ": " + why);
+}
+
+std::string get_string(const json::value& v, const std::string& key, bool allow_empty) {
+  if (!v.is_string()) bad(key, "expected a string");
+  std::string s(v.as_string());
+  if (!allow_empty && s.empty()) bad(key, "must not be empty");
+  return s;
+}
+
+bool get_bool(const json::value& v, const std::string& key) {
+  if (!v.is_bool()) bad(key, "expected true or false");
+  return v.as_bool();
+}
+
+int64_t get_int(const json::value& v, const std::string& key, int64_t min) {
+  int64_t n = 0;
+  if (v.is_int64()) {
+    n = v.as_int64();
+  } else if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+    n = static_cast<int64_t>(v.as_uint64());
+  } else {
+    bad(key, "expected an integer");
+  }
+  if (n < min) bad(key, "must be at least " + std::to_string(min));
+  return n;
+}
+
+}  // namespace
+
+int64_t parse_memory(std::string_view text) {
+  if (text.empty()) return -1;
+  std::size_t i = 0;
+  int64_t n = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    if (n > (std::numeric_limits<int64_t>::max() - 9) / 10) return -1;
+    n = n * 10 + (text[i] - '0');
+    ++i;
+  }
+  if (i == 0) return -1;
+  std::string_view unit = text.substr(i);
+  int shift = 0;
+  if (unit.empty() || unit == "b" || unit == "B") {
+    shift = 0;
+  } else if (unit == "k" || unit == "K" || unit == "kb" || unit == "KB") {
+    shift = 10;
+  } else if (unit == "m" || unit == "M" || unit == "mb" || unit == "MB") {
+    shift = 20;
+  } else if (unit == "g" || unit == "G" || unit == "gb" || unit == "GB") {
+    shift = 30;
+  } else {
+    return -1;
+  }
+  if (n > (std::numeric_limits<int64_t>::max() >> shift)) return -1;
+  return n << shift;
+}
+
+Config parse_config(std::string_view text) {
+  Config c;
+  std::string_view trimmed = text;
+  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front())))
+    trimmed.remove_prefix(1);
+  if (trimmed.empty()) return c;
+  boost::system::error_code ec;
+  json::value root = json::parse(text, ec);
+  if (ec || !root.is_object())
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "the [docker] configuration is not a JSON object");
+  for (const auto& [k, v] : root.as_object()) {
+    const std::string key(k);
+    if (key == "image") {
+      c.image = get_string(v, key, false);
+    } else if (key == "container") {
+      c.container = get_string(v, key, false);
+    } else if (key == "volume") {
+      c.volume = get_string(v, key, true);
+    } else if (key == "use_existing") {
+      c.use_existing = get_bool(v, key);
+    } else if (key == "memory") {
+      if (v.is_string()) {
+        c.memory = parse_memory(std::string(v.as_string()));
+        if (c.memory < 0) bad(key, "expected a size such as \"512m\", \"2g\" or a byte count");
+      } else {
+        c.memory = get_int(v, key, 0);
+      }
+      if (c.memory != 0 && c.memory < (6LL << 20)) bad(key, "must be at least 6m (or 0 for none)");
+    } else if (key == "cpus") {
+      if (!v.is_number()) bad(key, "expected a number of CPUs such as 1 or 0.5");
+      c.cpus = v.to_number<double>();
+      if (!(c.cpus >= 0.0) || c.cpus > 1024.0 || !std::isfinite(c.cpus))
+        bad(key, "must be between 0 (no limit) and 1024");
+    } else if (key == "pids_limit") {
+      c.pids_limit = get_int(v, key, 0);
+    } else if (key == "network") {
+      c.network = get_string(v, key, false);
+    } else if (key == "workdir") {
+      c.workdir = get_string(v, key, false);
+      c.workdir_set = true;
+      if (c.workdir.front() != '/') bad(key, "must be an absolute path inside the container");
+    } else if (key == "keep_alive") {
+      c.keep_alive.clear();
+      if (v.is_string()) {
+        c.keep_alive = {"/bin/sh", "-c", get_string(v, key, false)};
+      } else if (v.is_array()) {
+        for (const auto& item : v.as_array()) c.keep_alive.push_back(get_string(item, key, false));
+        if (c.keep_alive.empty()) bad(key, "must not be empty");
+      } else {
+        bad(key, "expected a command as an array of strings (or a shell command string)");
+      }
+    } else if (key == "host") {
+      c.host = get_string(v, key, true);
+    } else if (key == "remove_on_exit") {
+      c.remove_on_exit = get_bool(v, key);
+    } else if (key == "init") {
+      c.init = get_bool(v, key);
+    } else {
+      bad(key, "unknown key (known: image, container, volume, use_existing, memory, cpus, "
+               "pids_limit, network, workdir, keep_alive, host, remove_on_exit, init)");
+    }
+  }
+  return c;
+}
+
+}  // namespace pmcp::docker

@@ -1,0 +1,816 @@
+#include "executor.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <future>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "stream.hpp"
+
+namespace pmcp::docker {
+
+namespace json = boost::json;
+namespace http = boost::beast::http;
+using asio::use_awaitable;
+using namespace std::chrono_literals;
+using sdk::Error;
+
+namespace {
+
+// The oldest engine API we accept (Docker 19.03) and the newest we ask for.
+constexpr int kMinApiMajor = 1, kMinApiMinor = 40;
+constexpr int kMaxApiMajor = 1, kMaxApiMinor = 45;
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+bool parse_version(const std::string& v, int& major, int& minor) {
+  const std::size_t dot = v.find('.');
+  if (dot == std::string::npos) return false;
+  try {
+    major = std::stoi(v.substr(0, dot));
+    minor = std::stoi(v.substr(dot + 1));
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+json::value parse_body(const Response& r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec) return json::value();
+  return v;
+}
+
+const json::value* field(const json::value& v, std::string_view key) {
+  if (!v.is_object()) return nullptr;
+  return v.as_object().if_contains(key);
+}
+
+std::string string_field(const json::value& v, std::string_view key) {
+  const json::value* f = field(v, key);
+  return f && f->is_string() ? std::string(f->as_string()) : std::string();
+}
+
+json::array string_array(const std::vector<std::string>& items) {
+  json::array a;
+  for (const auto& s : items) a.emplace_back(s);
+  return a;
+}
+
+// "ubuntu:22.04" -> ("ubuntu", "22.04"); "repo/x@sha256:..." -> (whole, ""); no tag -> "latest".
+std::pair<std::string, std::string> split_image(const std::string& image) {
+  if (image.find('@') != std::string::npos) return {image, ""};
+  const std::size_t slash = image.rfind('/');
+  const std::size_t colon = image.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash))
+    return {image.substr(0, colon), image.substr(colon + 1)};
+  return {image, "latest"};
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == '\n' || s[i] == '\r' || s[i] == ' ')) ++i;
+  return s.substr(i);
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(asio::as_tuple(use_awaitable));
+}
+
+}  // namespace
+
+struct DockerExecutor::Proc {
+  uint64_t id = 0;
+  bool tty = false;
+  uint16_t cols = 0;
+  uint16_t rows = 0;
+  std::string argv0;
+  std::string cwd;
+  std::string create_body;  // exec create request
+  std::string exec_id;
+  std::optional<Socket> socket;
+  MarkerReader marker;
+  Demuxer demux;
+  std::string held;  // output that arrived before the marker
+  bool started = false;
+  bool ended = false;
+  int64_t pgid = 0;
+  std::deque<std::string> stdin_queue;
+  bool close_requested = false;
+  bool write_side_closed = false;
+  bool writing = false;
+  std::vector<int> pending_signals;
+  std::optional<std::pair<uint16_t, uint16_t>> wanted_size;
+  bool resizing = false;
+  std::unique_ptr<char[]> buffer;
+};
+
+DockerExecutor::DockerExecutor(const pmcp_host* host, const pmcp_executor_sink& sink,
+                               Config config, Endpoint endpoint)
+    : host_(host),
+      sink_(sink),
+      config_(std::move(config)),
+      work_(asio::make_work_guard(io_)),
+      client_(io_, std::move(endpoint)) {
+  default_cwd_ = config_.workdir;
+  thread_ = std::thread([this] {
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        log(PMCP_LOG_ERROR, std::string("unexpected error on the docker thread: ") + e.what());
+      } catch (...) {
+        log(PMCP_LOG_ERROR, "unexpected error on the docker thread");
+      }
+    }
+  });
+}
+
+DockerExecutor::~DockerExecutor() {
+  if (!thread_.joinable()) return;
+  try {
+    auto done = asio::co_spawn(io_, shutdown(), asio::use_future);
+    if (done.wait_for(60s) != std::future_status::ready)
+      log(PMCP_LOG_WARN, "the docker engine did not answer in time while shutting down");
+  } catch (...) {
+  }
+  work_.reset();
+  io_.stop();
+  thread_.join();
+}
+
+void DockerExecutor::log(pmcp_log_level level, const std::string& message) const {
+  sdk::log(host_, level, message);
+}
+
+// ---- start-up ----
+
+void DockerExecutor::setup() {
+  auto done = asio::co_spawn(io_, setup_async(), asio::use_future);
+  done.get();  // rethrows sdk::Error
+}
+
+asio::awaitable<void> DockerExecutor::setup_async() {
+  const std::string& url = client_.endpoint().url;
+  Response version;
+  try {
+    version = co_await client_.call(http::verb::get, "/version", {}, 15s, false);
+  } catch (const ApiError& e) {
+    std::string hint;
+    const std::string what = e.what();
+    if (what.find("ermission denied") != std::string::npos)
+      hint = " (this user may not use the Docker socket: add it to the docker group, or point "
+             "[docker] host / DOCKER_HOST at an engine it may use)";
+    else if (e.unreachable)
+      hint = " (is dockerd running? set [docker] host or DOCKER_HOST to its address)";
+    throw Error(PMCP_ERR_UNAVAILABLE, what + hint);
+  }
+  if (version.status != 200)
+    throw Error(PMCP_ERR_UNAVAILABLE, "the Docker engine at " + url + " answered GET /version with "
+                                          "status " + std::to_string(version.status) + ": " +
+                                          engine_message(version.body));
+  const json::value v = parse_body(version);
+  const std::string api = string_field(v, "ApiVersion");
+  int major = 0, minor = 0;
+  if (!parse_version(api, major, minor))
+    throw Error(PMCP_ERR_UNAVAILABLE, "the Docker engine at " + url +
+                                          " did not say which API version it speaks");
+  if (std::pair(major, minor) < std::pair(kMinApiMajor, kMinApiMinor))
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "the Docker engine at " + url + " is too old: it speaks API " + api +
+                    " (Docker " + string_field(v, "Version") + "), process-mcp needs API " +
+                    std::to_string(kMinApiMajor) + "." + std::to_string(kMinApiMinor) +
+                    " (Docker 19.03) or newer");
+  if (std::pair(major, minor) > std::pair(kMaxApiMajor, kMaxApiMinor)) {
+    major = kMaxApiMajor;
+    minor = kMaxApiMinor;
+  }
+  client_.set_api_version(std::to_string(major) + "." + std::to_string(minor));
+  api_console_size_ = std::pair(major, minor) >= std::pair(1, 42);
+  log(PMCP_LOG_DEBUG, "Docker engine " + string_field(v, "Version") + " at " + url + ", API " +
+                          client_.api_version());
+  co_await ensure_container(true);
+  log(PMCP_LOG_INFO, std::string(created_ ? "created" : "using") + " container '" +
+                         config_.container + "' (" + container_id_.substr(0, 12) + ")");
+}
+
+asio::awaitable<void> DockerExecutor::ensure_container(bool initial) {
+  const std::string& name = config_.container;
+  Response r = co_await client_.call(http::verb::get, "/containers/" + url_encode(name) + "/json");
+  if (r.status == 404) {
+    if (config_.use_existing)
+      throw Error(PMCP_ERR_NOT_FOUND,
+                  "container '" + name + "' does not exist (use_existing = true / "
+                  "DOCKER_USE_EXISTING=true uses a container as it is and never creates one: "
+                  "create it first, or set use_existing = false)");
+    co_await ensure_image();
+    co_await create_container();
+    r = co_await client_.call(http::verb::get, "/containers/" + url_encode(name) + "/json");
+  }
+  if (r.status != 200)
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot inspect container '" + name + "': " +
+                                          engine_message(r.body));
+  json::value info = parse_body(r);
+  container_id_ = string_field(info, "Id");
+  if (container_id_.empty())
+    throw Error(PMCP_ERR_UNAVAILABLE, "the engine did not give the id of container '" + name + "'");
+  const json::value* state = field(info, "State");
+  const bool running = state && field(*state, "Running") && field(*state, "Running")->is_bool() &&
+                       field(*state, "Running")->as_bool();
+  const bool paused = state && field(*state, "Paused") && field(*state, "Paused")->is_bool() &&
+                      field(*state, "Paused")->as_bool();
+  if (initial && config_.use_existing && !config_.workdir_set) {
+    const json::value* cfg = field(info, "Config");
+    const std::string dir = cfg ? string_field(*cfg, "WorkingDir") : std::string();
+    default_cwd_ = dir.empty() ? "/" : dir;
+  }
+  if (paused)
+    throw Error(PMCP_ERR_STATE, "container '" + name + "' is paused; unpause it first");
+  if (!running) {
+    if (initial && !created_)
+      log(PMCP_LOG_INFO, "starting the existing container '" + name + "'");
+    co_await start_container();
+  } else if (initial && !created_ && !config_.use_existing) {
+    log(PMCP_LOG_INFO, "reusing the running container '" + name + "' with its own settings");
+  }
+}
+
+asio::awaitable<void> DockerExecutor::ensure_image() {
+  const std::string& image = config_.image;
+  Response r = co_await client_.call(http::verb::get, "/images/" + image + "/json");
+  if (r.status == 200) co_return;
+  if (r.status != 404)
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot inspect image '" + image + "': " +
+                                          engine_message(r.body));
+  log(PMCP_LOG_INFO, "pulling image '" + image + "'");
+  auto [from, tag] = split_image(image);
+  std::string target = "/images/create?fromImage=" + url_encode(from);
+  if (!tag.empty()) target += "&tag=" + url_encode(tag);
+  Response pull;
+  try {
+    pull = co_await client_.call(http::verb::post, target, {}, 30min);
+  } catch (const ApiError& e) {
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot pull image '" + image + "': " + e.what());
+  }
+  if (pull.status != 200)
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "cannot pull image '" + image + "': " + engine_message(pull.body));
+  // The answer is a stream of JSON objects; a failure is one with an "error" field.
+  std::size_t pos = 0;
+  const std::string& body = pull.body;
+  while (pos < body.size()) {
+    std::size_t end = body.find('\n', pos);
+    if (end == std::string::npos) end = body.size();
+    boost::system::error_code ec;
+    json::value line = json::parse(std::string_view(body).substr(pos, end - pos), ec);
+    pos = end + 1;
+    if (ec) continue;
+    const std::string error = string_field(line, "error");
+    if (!error.empty())
+      throw Error(PMCP_ERR_UNAVAILABLE, "cannot pull image '" + image + "': " + error);
+  }
+  Response check = co_await client_.call(http::verb::get, "/images/" + image + "/json");
+  if (check.status != 200)
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "cannot pull image '" + image + "': the engine reported no error but does not "
+                "have the image afterwards");
+}
+
+asio::awaitable<void> DockerExecutor::create_container() {
+  const Config& c = config_;
+  json::object host;
+  if (c.memory > 0) {
+    host["Memory"] = c.memory;
+    host["MemorySwap"] = c.memory;
+  }
+  if (c.cpus > 0) host["NanoCpus"] = static_cast<int64_t>(c.cpus * 1e9);
+  if (c.pids_limit > 0) host["PidsLimit"] = c.pids_limit;
+  host["Privileged"] = false;
+  host["CapDrop"] = json::array{"ALL"};
+  host["SecurityOpt"] = json::array{"no-new-privileges"};
+  host["Tmpfs"] = json::object{{"/tmp", "rw,noexec,nosuid,size=100m"},
+                               {"/var/tmp", "rw,noexec,nosuid,size=100m"}};
+  if (!c.volume.empty())
+    host["Mounts"] = json::array{
+        json::object{{"Type", "volume"}, {"Source", c.volume}, {"Target", c.workdir}}};
+  host["NetworkMode"] = c.network;
+  host["Init"] = c.init;
+  json::object body{{"Image", c.image},
+                    {"Cmd", string_array(c.keep_alive)},
+                    {"WorkingDir", c.workdir},
+                    {"Labels", json::object{{"process-mcp", "shared-container"}}},
+                    {"HostConfig", std::move(host)}};
+  Response r = co_await client_.call(http::verb::post,
+                                     "/containers/create?name=" + url_encode(c.container),
+                                     json::serialize(body));
+  if (r.status == 409) {  // another server created it meanwhile: use that one
+    log(PMCP_LOG_INFO, "container '" + c.container + "' appeared meanwhile; using it");
+    co_return;
+  }
+  if (r.status != 201)
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot create container '" + c.container + "' from image '" +
+                                          c.image + "': " + engine_message(r.body));
+  created_ = true;
+}
+
+asio::awaitable<void> DockerExecutor::start_container() {
+  Response r = co_await client_.call(http::verb::post, "/containers/" + container_id_ + "/start");
+  if (r.status != 204 && r.status != 304)
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot start container '" + config_.container + "': " +
+                                          engine_message(r.body));
+  // A keep-alive command that ends at once leaves a stopped container: say so now.
+  Response i = co_await client_.call(http::verb::get, "/containers/" + container_id_ + "/json");
+  const json::value info = parse_body(i);
+  const json::value* state = field(info, "State");
+  const json::value* running = state ? field(*state, "Running") : nullptr;
+  if (running && running->is_bool() && !running->as_bool())
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "container '" + config_.container + "' stopped right after it started (" +
+                    string_field(*state, "Error") + "); check its command (keep_alive)");
+}
+
+// ---- core-facing calls (core thread) ----
+
+DockerExecutor::Entry& DockerExecutor::find_live_locked(uint64_t id) {
+  auto it = live_.find(id);
+  if (it != live_.end()) return it->second;
+  if (finished_.count(id)) throw Error(PMCP_ERR_STATE, "process " + std::to_string(id) + " has exited");
+  throw Error(PMCP_ERR_NOT_FOUND, "no process " + std::to_string(id));
+}
+
+void DockerExecutor::spawn(const pmcp_spawn_options& o) {
+  if (o.struct_size < sizeof(pmcp_spawn_options))
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "spawn options are too small for this executor");
+  if (o.argc == 0 || o.argv == nullptr || o.argv[0] == nullptr || o.argv[0][0] == '\0')
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "no command to run");
+  auto p = std::make_shared<Proc>();
+  p->id = o.process_id;
+  p->tty = (o.flags & PMCP_SPAWN_PTY) != 0;
+  p->cols = o.cols != 0 ? o.cols : 120;
+  p->rows = o.rows != 0 ? o.rows : 30;
+  std::vector<std::string> argv;
+  for (std::size_t i = 0; i < o.argc; ++i) {
+    if (o.argv[i] == nullptr) throw Error(PMCP_ERR_INVALID_ARGUMENT, "argv has a null entry");
+    argv.emplace_back(o.argv[i]);
+  }
+  std::vector<std::string> env;
+  for (std::size_t i = 0; i < o.envc; ++i) {
+    if (o.envp == nullptr || o.envp[i] == nullptr)
+      throw Error(PMCP_ERR_INVALID_ARGUMENT, "envp has a null entry");
+    std::string e(o.envp[i]);
+    if (e.find('=') == std::string::npos || e.front() == '=')
+      throw Error(PMCP_ERR_INVALID_ARGUMENT, "environment entry '" + e + "' is not NAME=value");
+    env.push_back(std::move(e));
+  }
+  std::string cwd(sdk::view(o.cwd));
+  if (cwd.empty()) cwd = default_cwd_;
+  if (cwd.front() != '/') cwd = default_cwd_ + "/" + cwd;
+  p->argv0 = argv.front();
+  p->cwd = cwd;
+  json::object body{{"AttachStdin", true},
+                    {"AttachStdout", true},
+                    {"AttachStderr", true},
+                    {"Tty", p->tty},
+                    {"Env", string_array(env)},
+                    {"Cmd", string_array(wrap_command(argv, cwd, p->tty, p->cols, p->rows))}};
+  if (p->tty && api_console_size_) body["ConsoleSize"] = json::array{p->rows, p->cols};
+  p->create_body = json::serialize(body);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (live_.count(p->id) || finished_.count(p->id))
+      throw Error(PMCP_ERR_INVALID_ARGUMENT, "process id " + std::to_string(p->id) + " is in use");
+    live_[p->id] = Entry{p->tty, false};
+  }
+  asio::post(io_, [this, p] {
+    procs_[p->id] = p;
+    asio::co_spawn(io_, run_process(p), asio::detached);
+  });
+}
+
+void DockerExecutor::write_stdin(uint64_t id, const uint8_t* data, std::size_t size) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& e = find_live_locked(id);
+    if (e.stdin_closed) throw Error(PMCP_ERR_STATE, "stdin of process " + std::to_string(id) + " is closed");
+  }
+  if (size == 0) return;
+  std::string bytes(reinterpret_cast<const char*>(data), size);
+  asio::post(io_, [this, id, bytes = std::move(bytes)]() mutable {
+    auto it = procs_.find(id);
+    if (it == procs_.end()) return;
+    it->second->stdin_queue.push_back(std::move(bytes));
+    kick_writer(it->second);
+  });
+}
+
+void DockerExecutor::close_stdin(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& e = find_live_locked(id);
+    if (e.tty)
+      throw Error(PMCP_ERR_UNSUPPORTED, "a terminal has no separate stdin to close; send ^D");
+    if (e.stdin_closed) return;
+    e.stdin_closed = true;
+  }
+  asio::post(io_, [this, id] {
+    auto it = procs_.find(id);
+    if (it == procs_.end()) return;
+    it->second->close_requested = true;
+    kick_writer(it->second);
+  });
+}
+
+void DockerExecutor::signal(uint64_t id, int32_t signo) {
+  if (signo < 1 || signo > 64)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "signal " + std::to_string(signo) + " is out of range");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    find_live_locked(id);
+  }
+  asio::post(io_, [this, id, signo] {
+    auto it = procs_.find(id);
+    if (it == procs_.end() || it->second->ended) return;
+    if (!it->second->started) {
+      it->second->pending_signals.push_back(signo);
+      return;
+    }
+    send_signal(it->second, signo);
+  });
+}
+
+void DockerExecutor::resize(uint64_t id, uint16_t cols, uint16_t rows) {
+  if (cols == 0 || rows == 0)
+    throw Error(PMCP_ERR_INVALID_ARGUMENT, "a terminal needs at least one column and one row");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!find_live_locked(id).tty)
+      throw Error(PMCP_ERR_UNSUPPORTED, "process " + std::to_string(id) + " has no terminal");
+  }
+  asio::post(io_, [this, id, cols, rows] {
+    auto it = procs_.find(id);
+    if (it == procs_.end() || it->second->ended) return;
+    it->second->wanted_size = std::pair(cols, rows);
+    kick_resizer(it->second);
+  });
+}
+
+// ---- processes (io thread) ----
+
+asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body) {
+  for (int attempt = 0;; ++attempt) {
+    Response r = co_await client_.call(http::verb::post, "/containers/" + container_id_ + "/exec",
+                                       body);
+    if (r.status == 201) {
+      std::string id = string_field(parse_body(r), "Id");
+      if (id.empty()) throw ApiError("the engine did not give the exec id", false);
+      co_return id;
+    }
+    // The container is gone or stopped (e.g. the engine restarted): bring it back once.
+    if ((r.status == 404 || r.status == 409) && attempt == 0 && !stopping_) {
+      log(PMCP_LOG_WARN, "container '" + config_.container + "' is not running (" +
+                             engine_message(r.body) + "); starting it again");
+      try {
+        co_await ensure_container(false);
+      } catch (const Error& e) {
+        throw ApiError(e.message, false);
+      }
+      continue;
+    }
+    throw ApiError("cannot create an exec in container '" + config_.container + "': " +
+                       engine_message(r.body),
+                   false, r.status);
+  }
+}
+
+asio::awaitable<void> DockerExecutor::run_process(ProcPtr p) {
+  std::string failure;
+  try {
+    p->exec_id = co_await create_exec(p->create_body);
+    json::object start{{"Detach", false}, {"Tty", p->tty}};
+    if (p->tty && api_console_size_) start["ConsoleSize"] = json::array{p->rows, p->cols};
+    Hijacked h = co_await client_.hijack("/exec/" + p->exec_id + "/start", json::serialize(start),
+                                         30s);
+    p->socket.emplace(std::move(h.socket));
+    p->buffer.reset(new char[kReadChunk]);
+    if (!h.leftover.empty()) handle_bytes(*p, h.leftover.data(), h.leftover.size());
+    for (;;) {
+      auto [ec, n] = co_await p->socket->async_read_some(asio::buffer(p->buffer.get(), kReadChunk),
+                                                         asio::as_tuple(use_awaitable));
+      if (n > 0) handle_bytes(*p, p->buffer.get(), n);
+      if (ec) {
+        if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
+            ec != asio::error::connection_reset)
+          log(PMCP_LOG_DEBUG, "process " + std::to_string(p->id) + ": " + ec.message());
+        break;
+      }
+    }
+  } catch (const ApiError& e) {
+    failure = e.what();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  co_await finish(p, std::move(failure));
+}
+
+void DockerExecutor::handle_bytes(Proc& p, const char* data, std::size_t size) {
+  if (p.tty) {
+    handle_stream(p, PMCP_STREAM_STDOUT, data, size);
+    return;
+  }
+  p.demux.feed(data, size, [&](int stream, const char* d, std::size_t n) {
+    handle_stream(p, stream, d, n);
+  });
+}
+
+// The marker is the first line on stderr (pipes) or on the terminal (tty). Until it arrived,
+// other output is held back so that it follows on_spawned.
+void DockerExecutor::handle_stream(Proc& p, int stream, const char* data, std::size_t size) {
+  const int marker_stream = p.tty ? PMCP_STREAM_STDOUT : PMCP_STREAM_STDERR;
+  if (p.marker.state() == MarkerReader::State::reading) {
+    if (stream != marker_stream) {
+      p.held.append(data, size);
+      return;
+    }
+    const std::size_t used = p.marker.feed(data, size);
+    data += used;
+    size -= used;
+    if (p.marker.state() == MarkerReader::State::started) on_marker(p);
+  }
+  if (p.marker.state() == MarkerReader::State::failed) {
+    p.held.append(data, size);
+    return;
+  }
+  if (size == 0 || p.marker.state() != MarkerReader::State::started) return;
+  sink_.on_output(sink_.ctx, p.id, stream, reinterpret_cast<const uint8_t*>(data), size);
+}
+
+void DockerExecutor::on_marker(Proc& p) {
+  p.started = true;
+  p.pgid = p.marker.pid();
+  sink_.on_spawned(sink_.ctx, p.id, PMCP_OK, p.pgid, sdk::str(""));
+  if (!p.held.empty()) {
+    std::string held;
+    held.swap(p.held);
+    sink_.on_output(sink_.ctx, p.id, PMCP_STREAM_STDOUT,
+                    reinterpret_cast<const uint8_t*>(held.data()), held.size());
+  }
+  auto it = procs_.find(p.id);
+  if (it == procs_.end()) return;
+  ProcPtr self = it->second;
+  for (int signo : p.pending_signals) send_signal(self, signo);
+  p.pending_signals.clear();
+  kick_writer(self);
+  // The wrapper set the size with stty; this also covers images without stty.
+  if (p.tty && !p.wanted_size) p.wanted_size = std::pair(p.cols, p.rows);
+  kick_resizer(self);
+}
+
+asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
+  if (p->socket) {
+    boost::system::error_code ignored;
+    p->socket->close(ignored);
+  }
+  if (!p->started) {
+    std::string message;
+    if (p->marker.state() == MarkerReader::State::failed && p->marker.failure() == "cwd") {
+      message = "cannot use '" + p->cwd + "' as the working directory in the container: it does "
+                "not exist, is not a directory, or may not be entered";
+    } else if (p->marker.state() == MarkerReader::State::failed &&
+               p->marker.failure() == "exec") {
+      message = "command not found in the container: " + p->argv0;
+    } else if (!failure.empty()) {
+      message = failure;
+    } else {
+      std::string text = trim(p->marker.failure() + p->marker.partial() + p->held);
+      message = "the process could not be started in the container" +
+                (text.empty() ? std::string(" (the exec ended without a word)") : ": " + text);
+    }
+    p->ended = true;
+    procs_.erase(p->id);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      live_.erase(p->id);
+      finished_.insert(p->id);
+    }
+    sink_.on_spawned(sink_.ctx, p->id, PMCP_ERR_IO, 0, sdk::str(message));
+    co_return;
+  }
+  // The stream ended: ask the engine for the exit status (it may lag behind by a moment).
+  int32_t exit_code = -1, term_signal = 0;
+  std::string message = failure;
+  if (message.empty()) {
+    try {
+      for (int attempt = 0;; ++attempt) {
+        Response r = co_await client_.call(http::verb::get, "/exec/" + p->exec_id + "/json", {},
+                                           15s);
+        const json::value info = parse_body(r);
+        const json::value* running = field(info, "Running");
+        const json::value* code = field(info, "ExitCode");
+        if (r.status != 200) {
+          message = "cannot read the exit status: " + engine_message(r.body);
+          break;
+        }
+        if (running && running->is_bool() && !running->as_bool() && code && code->is_number()) {
+          map_exit_status(code->to_number<int64_t>(), exit_code, term_signal);
+          break;
+        }
+        if (attempt >= 100) {
+          message = "the output stream ended but the engine still reports the process as "
+                    "running; it was killed";
+          break;
+        }
+        co_await sleep_for(20ms);
+      }
+    } catch (const std::exception& e) {
+      message = std::string("lost the Docker engine: ") + e.what();
+    }
+  } else {
+    message = "lost the connection to the process: " + message;
+  }
+  p->ended = true;
+  procs_.erase(p->id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(p->id);
+    finished_.insert(p->id);
+  }
+  sink_.on_exit(sink_.ctx, p->id, exit_code, term_signal, sdk::str(message));
+  // Like the host executor: what is left of the process group goes with the process.
+  if (!stopping_ && p->pgid > 1)
+    asio::co_spawn(io_,
+                   helper_detached("kill -9 -" + std::to_string(p->pgid) + " 2>/dev/null; true",
+                                   ""),
+                   asio::detached);
+}
+
+void DockerExecutor::kick_writer(const ProcPtr& p) {
+  if (p->writing || !p->started || p->ended || !p->socket) return;
+  if (p->stdin_queue.empty() && (!p->close_requested || p->write_side_closed)) return;
+  p->writing = true;
+  asio::co_spawn(io_, write_loop(p), asio::detached);
+}
+
+asio::awaitable<void> DockerExecutor::write_loop(ProcPtr p) {
+  while (!p->stdin_queue.empty() && p->socket && p->socket->is_open()) {
+    std::string chunk = std::move(p->stdin_queue.front());
+    p->stdin_queue.pop_front();
+    auto [ec, n] = co_await asio::async_write(*p->socket, asio::buffer(chunk),
+                                              asio::as_tuple(use_awaitable));
+    (void)n;
+    if (ec) {
+      p->stdin_queue.clear();
+      break;
+    }
+  }
+  if (p->close_requested && !p->write_side_closed && p->socket && p->socket->is_open()) {
+    boost::system::error_code ignored;
+    p->socket->shutdown(asio::socket_base::shutdown_send, ignored);
+    p->write_side_closed = true;
+  }
+  p->writing = false;
+}
+
+void DockerExecutor::send_signal(const ProcPtr& p, int signo) {
+  if (p->pgid <= 1) return;
+  asio::co_spawn(io_,
+                 helper_detached("kill -" + std::to_string(signo) + " -" + std::to_string(p->pgid),
+                                 "signal " + std::to_string(signo) + " to process " +
+                                     std::to_string(p->id)),
+                 asio::detached);
+}
+
+void DockerExecutor::kick_resizer(const ProcPtr& p) {
+  if (p->resizing || !p->started || p->ended || !p->wanted_size) return;
+  p->resizing = true;
+  asio::co_spawn(io_, resize_loop(p), asio::detached);
+}
+
+asio::awaitable<void> DockerExecutor::resize_loop(ProcPtr p) {
+  while (p->wanted_size && !p->ended) {
+    auto [cols, rows] = *p->wanted_size;
+    p->wanted_size.reset();
+    try {
+      Response r = co_await client_.call(http::verb::post,
+                                         "/exec/" + p->exec_id + "/resize?h=" +
+                                             std::to_string(rows) + "&w=" + std::to_string(cols),
+                                         {}, 15s);
+      if (r.status >= 300 && !p->ended)  // also fails when the process just ended
+        log(PMCP_LOG_DEBUG, "resize of process " + std::to_string(p->id) + " failed: " +
+                               engine_message(r.body));
+    } catch (const std::exception& e) {
+      log(PMCP_LOG_WARN, "resize of process " + std::to_string(p->id) + " failed: " + e.what());
+    }
+  }
+  p->resizing = false;
+}
+
+// Runs a short shell script in the container and returns what it wrote (stdout and stderr).
+asio::awaitable<std::string> DockerExecutor::run_helper(std::string script) {
+  json::object body{{"AttachStdin", false},
+                    {"AttachStdout", true},
+                    {"AttachStderr", true},
+                    {"Tty", false},
+                    {"Cmd", json::array{"/bin/sh", "-c", script}}};
+  const std::string exec_id = co_await create_exec(json::serialize(body));
+  Hijacked h = co_await client_.hijack("/exec/" + exec_id + "/start",
+                                       R"({"Detach":false,"Tty":false})", 30s);
+  std::string text;
+  Demuxer demux;
+  auto collect = [&](int, const char* d, std::size_t n) { text.append(d, n); };
+  demux.feed(h.leftover.data(), h.leftover.size(), collect);
+  auto socket = std::make_shared<Socket>(std::move(h.socket));
+  asio::steady_timer deadline(io_);
+  deadline.expires_after(30s);
+  deadline.async_wait([socket](boost::system::error_code ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      socket->close(ignored);
+    }
+  });
+  char buf[4096];
+  for (;;) {
+    auto [ec, n] = co_await socket->async_read_some(asio::buffer(buf),
+                                                    asio::as_tuple(use_awaitable));
+    if (n > 0) demux.feed(buf, n, collect);
+    if (ec) break;
+  }
+  deadline.cancel();
+  co_return text;
+}
+
+asio::awaitable<void> DockerExecutor::helper_detached(std::string script, std::string what) {
+  try {
+    std::string out = trim(co_await run_helper(std::move(script)));
+    if (!out.empty() && !what.empty()) log(PMCP_LOG_DEBUG, what + ": " + out);
+  } catch (const std::exception& e) {
+    if (!what.empty()) log(PMCP_LOG_WARN, what + " failed: " + e.what());
+  }
+}
+
+// ---- shutdown (io thread) ----
+
+asio::awaitable<void> DockerExecutor::shutdown() {
+  stopping_ = true;
+  using Clock = std::chrono::steady_clock;
+  // Processes still starting get a moment to report their process group.
+  auto deadline = Clock::now() + 5s;
+  auto starting = [this] {
+    return std::any_of(procs_.begin(), procs_.end(),
+                       [](const auto& kv) { return !kv.second->started && !kv.second->ended; });
+  };
+  while (starting() && Clock::now() < deadline) co_await sleep_for(20ms);
+  std::string groups;
+  for (const auto& [id, p] : procs_) {
+    if (p->started && !p->ended && p->pgid > 1) groups += " -" + std::to_string(p->pgid);
+  }
+  if (!groups.empty()) {
+    try {
+      co_await run_helper("kill -9" + groups + " 2>/dev/null; true");
+    } catch (const std::exception& e) {
+      log(PMCP_LOG_WARN, std::string("could not kill the processes in the container: ") +
+                             e.what());
+    }
+  }
+  deadline = Clock::now() + 5s;
+  while (!procs_.empty() && Clock::now() < deadline) co_await sleep_for(20ms);
+  for (const auto& [id, p] : procs_) {
+    if (p->socket) {
+      boost::system::error_code ignored;
+      p->socket->close(ignored);
+    }
+  }
+  deadline = Clock::now() + 2s;
+  while (!procs_.empty() && Clock::now() < deadline) co_await sleep_for(20ms);
+  if (created_ && config_.remove_on_exit && !container_id_.empty()) {
+    try {
+      Response r = co_await client_.call(
+          http::verb::delete_, "/containers/" + container_id_ + "?force=true&v=false", {}, 30s);
+      if (r.status != 204 && r.status != 404)
+        log(PMCP_LOG_WARN, "could not remove container '" + config_.container + "': " +
+                               engine_message(r.body));
+    } catch (const std::exception& e) {
+      log(PMCP_LOG_WARN, "could not remove container '" + config_.container + "': " + e.what());
+    }
+  }
+}
+
+}  // namespace pmcp::docker

@@ -1,0 +1,565 @@
+// Integration tests of the docker executor plugin (plugins/docker) against a real Docker
+// engine: the plugin is loaded with dlopen and driven through the C ABI of executor.h. Needs a
+// running dockerd and the local test image made by scripts/docker-test-env.sh; without them
+// the tests fail and say so. Containers and volumes get unique names and are removed.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "pmcp/executor.h"
+#include "pmcp/plugin.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kPluginDir = PMCP_PLUGIN_DIR;
+
+std::string test_image() {
+  const char* env = std::getenv("PMCP_TEST_DOCKER_IMAGE");
+  return env != nullptr && env[0] != '\0' ? env : "pmcp-test-busybox:latest";
+}
+
+// Runs a shell command on the host; returns its stdout (stderr folded in) and exit status.
+std::string run(const std::string& command, int* status = nullptr) {
+  std::string out;
+  FILE* f = popen((command + " 2>&1").c_str(), "r");
+  if (f == nullptr) return out;
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) out.append(buf.data(), n);
+  const int st = pclose(f);
+  if (status != nullptr) *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+std::string docker_cli() { return "DOCKER_HOST= /usr/bin/docker"; }
+
+std::string unique(const std::string& what) {
+  static int counter = 0;
+  return "pmcp-test-" + what + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+}
+
+void host_log(const pmcp_host*, pmcp_log_level level, pmcp_str message) {
+  std::fprintf(stderr, "[docker plugin, level %d] %.*s\n", static_cast<int>(level),
+               static_cast<int>(message.size), message.data);
+}
+int32_t host_post(const pmcp_host*, void (*)(void*), void*) { return PMCP_ERR_STATE; }
+const void* host_extension(const pmcp_host*, const char*) { return nullptr; }
+
+pmcp_host g_host{sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr,
+                 &host_log,         &host_post,             &host_extension};
+
+struct Record {
+  int spawned = 0;
+  int32_t spawn_status = 1;
+  int64_t pid = 0;
+  std::string spawn_message;
+  std::string out;
+  std::string err;
+  int exits = 0;
+  int32_t code = 0;
+  int32_t sig = 0;
+  std::string exit_message;
+  std::vector<std::string> violations;
+};
+
+// Records every event and checks the order rules of executor.h as they happen.
+class Recorder {
+ public:
+  Recorder() {
+    sink.struct_size = sizeof sink;
+    sink.ctx = this;
+    sink.on_spawned = &Recorder::on_spawned;
+    sink.on_output = &Recorder::on_output;
+    sink.on_exit = &Recorder::on_exit;
+  }
+  pmcp_executor_sink sink{};
+
+  template <class Pred>
+  bool wait(std::chrono::milliseconds timeout, Pred pred) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(records_); });
+  }
+  bool wait_spawned(uint64_t id) {
+    return wait(30s, [id](auto& r) { return r[id].spawned > 0; });
+  }
+  bool wait_exit(uint64_t id, std::chrono::milliseconds timeout = 30s) {
+    return wait(timeout, [id](auto& r) { return r[id].exits > 0; });
+  }
+  bool wait_output(uint64_t id, const std::string& needle) {
+    return wait(30s, [&](auto& r) { return r[id].out.find(needle) != std::string::npos; });
+  }
+  Record get(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_[id];
+  }
+  std::vector<std::string> violations() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> all;
+    for (auto& [id, r] : records_)
+      for (auto& v : r.violations) all.push_back("process " + std::to_string(id) + ": " + v);
+    return all;
+  }
+
+ private:
+  static Recorder& self(void* ctx) { return *static_cast<Recorder*>(ctx); }
+  static void on_spawned(void* ctx, uint64_t id, int32_t status, int64_t pid, pmcp_str msg) {
+    Recorder& s = self(ctx);
+    std::lock_guard<std::mutex> lock(s.mu_);
+    Record& r = s.records_[id];
+    if (r.spawned > 0) r.violations.push_back("second on_spawned");
+    if (r.exits > 0 || !r.out.empty() || !r.err.empty())
+      r.violations.push_back("on_spawned after other events");
+    ++r.spawned;
+    r.spawn_status = status;
+    r.pid = pid;
+    r.spawn_message.assign(msg.data != nullptr ? msg.data : "", msg.size);
+    s.cv_.notify_all();
+  }
+  static void on_output(void* ctx, uint64_t id, int32_t stream, const uint8_t* data,
+                        std::size_t size) {
+    Recorder& s = self(ctx);
+    std::lock_guard<std::mutex> lock(s.mu_);
+    Record& r = s.records_[id];
+    if (r.spawned == 0 || r.spawn_status != PMCP_OK)
+      r.violations.push_back("output before on_spawned(OK)");
+    if (r.exits > 0) r.violations.push_back("output after on_exit");
+    (stream == PMCP_STREAM_STDERR ? r.err : r.out)
+        .append(reinterpret_cast<const char*>(data), size);
+    s.cv_.notify_all();
+  }
+  static void on_exit(void* ctx, uint64_t id, int32_t code, int32_t sig, pmcp_str msg) {
+    Recorder& s = self(ctx);
+    std::lock_guard<std::mutex> lock(s.mu_);
+    Record& r = s.records_[id];
+    if (r.spawned == 0 || r.spawn_status != PMCP_OK) r.violations.push_back("exit without start");
+    if (r.exits > 0) r.violations.push_back("second on_exit");
+    ++r.exits;
+    r.code = code;
+    r.sig = sig;
+    r.exit_message.assign(msg.data != nullptr ? msg.data : "", msg.size);
+    s.cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Record> records_;
+};
+
+struct Options {
+  std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
+  std::string cwd;
+  bool pty = false;
+  uint16_t cols = 120;
+  uint16_t rows = 30;
+};
+
+const pmcp_executor_factory* g_factory = nullptr;
+
+// Loads the plugin once and checks that the engine and the test image are there.
+void load_plugin() {
+  if (g_factory != nullptr) return;
+  void* handle = dlopen((kPluginDir + "/pmcp-docker.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  auto* entry = static_cast<const pmcp_plugin_entry*>(dlsym(handle, PMCP_ENTRY_SYMBOL));
+  ASSERT_NE(entry, nullptr);
+  ASSERT_STREQ(entry->id, "docker");
+  ASSERT_NE(entry->init(&g_host), 0);
+  g_factory = static_cast<const pmcp_executor_factory*>(
+      entry->get_factory(PMCP_EXECUTOR_FACTORY_ID));
+  ASSERT_NE(g_factory, nullptr);
+  int status = 0;
+  const std::string out = run(docker_cli() + " image inspect " + test_image(), &status);
+  ASSERT_EQ(status, 0) << "the Docker engine or the test image " << test_image()
+                       << " is missing; run scripts/docker-test-env.sh first:\n" << out;
+}
+
+// One executor instance with its own container and volume, removed afterwards.
+struct Instance {
+  Recorder rec;
+  pmcp_executor* ex = nullptr;
+  char err[1024] = {};
+  std::string container = unique("ctr");
+  std::string volume = unique("vol");
+
+  std::string config(const std::string& extra = "") const {
+    return R"({"host":"unix:///var/run/docker.sock","image":")" + test_image() +
+           R"(","container":")" + container +
+           R"(","volume":")" + volume + "\"" + extra + "}";
+  }
+  int32_t create(const std::string& json) {
+    err[0] = '\0';
+    return g_factory->create(g_factory, &g_host, pmcp_str{json.data(), json.size()}, &rec.sink,
+                             &ex, {err, sizeof err});
+  }
+  void destroy() {
+    if (ex != nullptr) ex->destroy(ex);
+    ex = nullptr;
+  }
+  ~Instance() {
+    destroy();
+    run(docker_cli() + " rm -f " + container);
+    run(docker_cli() + " volume rm -f " + volume);
+  }
+
+  int32_t spawn(uint64_t id, const std::string& command, const Options& o = {}) {
+    std::vector<std::string> argv = {"/bin/sh", "-c", command};
+    std::vector<const char*> args;
+    for (const auto& a : argv) args.push_back(a.c_str());
+    std::vector<const char*> env;
+    for (const auto& e : o.env) env.push_back(e.c_str());
+    pmcp_spawn_options so{};
+    so.struct_size = sizeof so;
+    so.process_id = id;
+    so.argv = args.data();
+    so.argc = args.size();
+    so.envp = env.data();
+    so.envc = env.size();
+    so.cwd = pmcp_str{o.cwd.data(), o.cwd.size()};
+    so.flags = o.pty ? PMCP_SPAWN_PTY : 0;
+    so.cols = o.cols;
+    so.rows = o.rows;
+    err[0] = '\0';
+    return ex->spawn(ex, &so, {err, sizeof err});
+  }
+  // Spawns, waits for the end and returns the record.
+  Record finish(uint64_t id, const std::string& command, const Options& o = {}) {
+    EXPECT_EQ(spawn(id, command, o), PMCP_OK) << err;
+    EXPECT_TRUE(rec.wait_spawned(id)) << "no on_spawned for: " << command;
+    if (rec.get(id).spawn_status != PMCP_OK) {
+      ADD_FAILURE() << "cannot start '" << command << "': " << rec.get(id).spawn_message;
+      return rec.get(id);
+    }
+    EXPECT_TRUE(rec.wait_exit(id)) << "no exit of: " << command;
+    return rec.get(id);
+  }
+  int32_t write(uint64_t id, const std::string& bytes) {
+    return ex->write_stdin(ex, id, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                           {err, sizeof err});
+  }
+  // What runs in the container (docker top needs no ps inside it).
+  std::string top() { return run(docker_cli() + " top " + container + " -o pid,args"); }
+};
+
+class DockerExecutorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    load_plugin();
+    if (g_factory == nullptr) return;
+    inst_ = new Instance();
+    const int32_t rc = inst_->create(inst_->config());
+    if (rc != PMCP_OK) {
+      failure_ = inst_->err;
+      delete inst_;
+      inst_ = nullptr;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete inst_;
+    inst_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(g_factory, nullptr);
+    ASSERT_NE(inst_, nullptr) << "cannot create the docker executor: " << failure_;
+  }
+  void TearDown() override {
+    if (inst_ != nullptr)
+      for (const std::string& v : inst_->rec.violations()) ADD_FAILURE() << v;
+  }
+  static uint64_t next_id() { return ++id_; }
+
+  static Instance* inst_;
+  static std::string failure_;
+  static uint64_t id_;
+};
+
+Instance* DockerExecutorTest::inst_ = nullptr;
+std::string DockerExecutorTest::failure_;
+uint64_t DockerExecutorTest::id_ = 0;
+
+TEST_F(DockerExecutorTest, EchoExitCodeAndStreams) {
+  Instance& in = *inst_;
+  EXPECT_STREQ(in.ex->id_prefix, "docker");
+  EXPECT_STREQ(in.ex->default_cwd, "/home/agent");
+  const uint64_t a = next_id();
+  Record r = in.finish(a, "echo hello");
+  EXPECT_EQ(r.spawn_status, PMCP_OK) << r.spawn_message;
+  EXPECT_GT(r.pid, 1);
+  EXPECT_EQ(r.out, "hello\n");
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.sig, 0);
+  EXPECT_EQ(r.exit_message, "");
+
+  const uint64_t b = next_id();
+  r = in.finish(b, "echo out; echo err >&2; exit 3");
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  EXPECT_EQ(r.code, 3);
+}
+
+TEST_F(DockerExecutorTest, CwdEnvAndBadInputs) {
+  Instance& in = *inst_;
+  Options o;
+  Record r = in.finish(next_id(), "pwd", o);
+  EXPECT_EQ(r.out, "/home/agent\n");
+  o.cwd = "/tmp";
+  o.env.push_back("GREETING=hi there");
+  r = in.finish(next_id(), "pwd; echo \"$GREETING\"", o);
+  EXPECT_EQ(r.out, "/tmp\nhi there\n");
+
+  const uint64_t bad_cwd = next_id();
+  o.cwd = "/no/such/dir";
+  ASSERT_EQ(in.spawn(bad_cwd, "pwd", o), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_spawned(bad_cwd));
+  r = in.rec.get(bad_cwd);
+  EXPECT_NE(r.spawn_status, PMCP_OK);
+  EXPECT_NE(r.spawn_message.find("/no/such/dir"), std::string::npos) << r.spawn_message;
+
+  // Unknown and finished ids, out-of-range signals, resize of a pipe, close of a tty.
+  char err[256];
+  EXPECT_EQ(in.ex->signal(in.ex, 999999, 15, {err, sizeof err}), PMCP_ERR_NOT_FOUND);
+  EXPECT_EQ(in.ex->signal(in.ex, 1, 15, {err, sizeof err}), PMCP_ERR_STATE);
+  const uint64_t pipe = next_id();
+  ASSERT_EQ(in.spawn(pipe, "sleep 30"), PMCP_OK);
+  EXPECT_EQ(in.ex->resize(in.ex, pipe, 80, 24, {err, sizeof err}), PMCP_ERR_UNSUPPORTED);
+  EXPECT_EQ(in.ex->signal(in.ex, pipe, 0, {err, sizeof err}), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(in.ex->signal(in.ex, pipe, 9, {err, sizeof err}), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_exit(pipe));
+  EXPECT_EQ(in.rec.get(pipe).sig, 9);
+  EXPECT_EQ(in.ex->signal(in.ex, pipe, 9, {err, sizeof err}), PMCP_ERR_STATE);
+}
+
+TEST_F(DockerExecutorTest, StdinToAPipeAndEof) {
+  Instance& in = *inst_;
+  const uint64_t id = next_id();
+  ASSERT_EQ(in.spawn(id, "cat; echo done"), PMCP_OK) << in.err;
+  ASSERT_EQ(in.write(id, "line one\n"), PMCP_OK) << in.err;
+  ASSERT_TRUE(in.rec.wait_output(id, "line one\n"));
+  ASSERT_EQ(in.write(id, "two"), PMCP_OK);
+  char err[256];
+  ASSERT_EQ(in.ex->close_stdin(in.ex, id, {err, sizeof err}), PMCP_OK) << err;
+  ASSERT_TRUE(in.rec.wait_exit(id));
+  const Record r = in.rec.get(id);
+  EXPECT_EQ(r.out, "line one\ntwodone\n");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(in.write(id, "late"), PMCP_ERR_STATE);
+}
+
+TEST_F(DockerExecutorTest, TerminalSizeResizeAndCtrlC) {
+  Instance& in = *inst_;
+  Options o;
+  o.pty = true;
+  o.env.push_back("TERM=xterm");
+  Record r = in.finish(next_id(), "stty size; test -t 0 && echo tty", o);
+  EXPECT_EQ(r.out, "30 120\r\ntty\r\n");
+  EXPECT_EQ(r.err, "");
+
+  const uint64_t id = next_id();
+  ASSERT_EQ(in.spawn(id, "echo ready; read line; stty size; read line; stty size", o), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_output(id, "ready"));
+  char err[256];
+  ASSERT_EQ(in.ex->resize(in.ex, id, 100, 40, {err, sizeof err}), PMCP_OK) << err;
+  EXPECT_EQ(in.ex->close_stdin(in.ex, id, {err, sizeof err}), PMCP_ERR_UNSUPPORTED);
+  std::this_thread::sleep_for(500ms);  // the resize is asynchronous
+  ASSERT_EQ(in.write(id, "\r"), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_output(id, "40 100"));
+  ASSERT_EQ(in.ex->resize(in.ex, id, 90, 20, {err, sizeof err}), PMCP_OK) << err;
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(in.write(id, "\r"), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_exit(id));
+  EXPECT_NE(in.rec.get(id).out.find("20 90"), std::string::npos) << in.rec.get(id).out;
+
+  // ^C reaches the foreground process group through the terminal.
+  const uint64_t c = next_id();
+  ASSERT_EQ(in.spawn(c, "echo go; sleep 300", o), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_output(c, "go"));
+  ASSERT_EQ(in.write(c, "\x03"), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_exit(c, 15s));
+  r = in.rec.get(c);
+  EXPECT_EQ(r.code, -1);
+  EXPECT_EQ(r.sig, 2);
+}
+
+TEST_F(DockerExecutorTest, ViWritesAFile) {
+  Instance& in = *inst_;
+  Options o;
+  o.pty = true;
+  o.env.push_back("TERM=xterm");
+  const uint64_t id = next_id();
+  ASSERT_EQ(in.spawn(id, "vi /home/agent/vi-test.txt", o), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_spawned(id));
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(in.write(id, "ihello from vi\x1b"), PMCP_OK);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_EQ(in.write(id, ":wq\r"), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_exit(id)) << in.rec.get(id).out;
+  EXPECT_EQ(in.rec.get(id).code, 0);
+  const Record r = in.finish(next_id(), "cat /home/agent/vi-test.txt; rm /home/agent/vi-test.txt");
+  EXPECT_EQ(r.out, "hello from vi\n");
+}
+
+TEST_F(DockerExecutorTest, KillReachesTheWholeProcessGroup) {
+  Instance& in = *inst_;
+  const uint64_t id = next_id();
+  ASSERT_EQ(in.spawn(id, "sleep 4101 & sleep 4102 & echo started; wait"), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_output(id, "started"));
+  EXPECT_NE(in.top().find("sleep 4102"), std::string::npos) << in.top();
+  char err[256];
+  ASSERT_EQ(in.ex->signal(in.ex, id, 15, {err, sizeof err}), PMCP_OK) << err;
+  ASSERT_TRUE(in.rec.wait_exit(id));
+  const Record r = in.rec.get(id);
+  EXPECT_EQ(r.code, -1);
+  EXPECT_EQ(r.sig, 15);
+  const std::string ps = in.finish(next_id(), "ps -o pid,args").out;
+  EXPECT_EQ(ps.find("sleep 410"), std::string::npos) << ps;
+}
+
+TEST_F(DockerExecutorTest, LeftoversOfAFinishedCommandAreKilled) {
+  Instance& in = *inst_;
+  const Record r = in.finish(next_id(), "sleep 4201 >/dev/null 2>&1 & echo bye");
+  EXPECT_EQ(r.out, "bye\n");
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = in.top().find("sleep 4201") == std::string::npos;
+    if (!gone) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(gone) << in.top();
+}
+
+TEST_F(DockerExecutorTest, ContainerLimits) {
+  Instance& in = *inst_;
+  const std::string fmt =
+      "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
+      "{{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.Privileged}} "
+      "{{json .HostConfig.Tmpfs}} {{.HostConfig.NetworkMode}} {{.Config.WorkingDir}}";
+  const std::string out = run(docker_cli() + " inspect -f '" + fmt + "' " + in.container);
+  EXPECT_NE(out.find("536870912 1000000000 4096 [ALL] [no-new-privileges] false"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("\"/tmp\":\"rw,noexec,nosuid,size=100m\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"/var/tmp\":\"rw,noexec,nosuid,size=100m\""), std::string::npos) << out;
+  EXPECT_NE(out.find("bridge /home/agent"), std::string::npos) << out;
+  const std::string mounts = run(docker_cli() + " inspect -f '{{range .Mounts}}{{.Name}} "
+                                 "{{.Destination}}{{end}}' " + in.container);
+  EXPECT_NE(mounts.find(in.volume + " /home/agent"), std::string::npos) << mounts;
+}
+
+// ---- instances of their own ----
+
+class DockerSetupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    load_plugin();
+    ASSERT_NE(g_factory, nullptr);
+  }
+};
+
+TEST_F(DockerSetupTest, DestroyRemovesTheContainerKeepsTheVolumeAndKillsProcesses) {
+  Instance in;
+  ASSERT_EQ(in.create(in.config(R"(,"memory":"256m","cpus":0.5,"pids_limit":100,"network":"none")")),
+            PMCP_OK) << in.err;
+  const std::string out = run(docker_cli() + " inspect -f '{{.HostConfig.Memory}} "
+                              "{{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
+                              "{{.HostConfig.NetworkMode}}' " + in.container);
+  EXPECT_EQ(out, "268435456 500000000 100 none\n");
+  ASSERT_EQ(in.spawn(1, "echo x; sleep 4301"), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_output(1, "x"));
+  in.destroy();
+  Record r = in.rec.get(1);
+  EXPECT_EQ(r.exits, 1);
+  int status = 0;
+  run(docker_cli() + " container inspect " + in.container, &status);
+  EXPECT_NE(status, 0) << "the container we created is still there";
+  run(docker_cli() + " volume inspect " + in.volume, &status);
+  EXPECT_EQ(status, 0) << "the volume was removed";
+}
+
+TEST_F(DockerSetupTest, UseExistingLeavesTheContainerAsItWas) {
+  Instance in;
+  int status = 0;
+  const std::string id = run(docker_cli() + " run -d --name " + in.container + " " +
+                             test_image() + " sleep infinity", &status);
+  ASSERT_EQ(status, 0) << id;
+  run(docker_cli() + " stop -t 0 " + in.container);
+  const std::string before = run(docker_cli() + " inspect -f '{{.Id}} {{.Created}} "
+                                 "{{.HostConfig.Memory}} {{.HostConfig.CapDrop}}' " + in.container);
+  ASSERT_EQ(in.create(R"({"host":"unix:///var/run/docker.sock","container":")" + in.container +
+                      R"(","use_existing":true})"),
+            PMCP_OK)
+      << in.err;
+  EXPECT_EQ(run(docker_cli() + " inspect -f '{{.State.Running}}' " + in.container), "true\n");
+  EXPECT_STREQ(in.ex->default_cwd, "/");  // the container's own working directory
+  Record r = in.finish(1, "echo inside; pwd");
+  EXPECT_EQ(r.out, "inside\n/\n");
+  ASSERT_EQ(in.spawn(2, "echo x; sleep 4401"), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_output(2, "x"));
+  in.destroy();
+  const std::string after = run(docker_cli() + " inspect -f '{{.Id}} {{.Created}} "
+                                "{{.HostConfig.Memory}} {{.HostConfig.CapDrop}}' " + in.container);
+  EXPECT_EQ(before, after);
+  EXPECT_EQ(run(docker_cli() + " inspect -f '{{.State.Running}}' " + in.container), "true\n");
+  EXPECT_EQ(run(docker_cli() + " top " + in.container).find("sleep 4401"), std::string::npos);
+}
+
+TEST_F(DockerSetupTest, UseExistingWithoutTheContainerFails) {
+  Instance in;
+  EXPECT_NE(in.create(R"({"host":"unix:///var/run/docker.sock","container":")" + in.container +
+                      R"(","use_existing":true})"),
+            PMCP_OK);
+  EXPECT_NE(std::string(in.err).find(in.container), std::string::npos) << in.err;
+  EXPECT_NE(std::string(in.err).find("does not exist"), std::string::npos) << in.err;
+}
+
+TEST_F(DockerSetupTest, MissingImageWithoutRegistryNamesTheImage) {
+  Instance in;
+  const std::string image = "pmcp-test-no-such-image-" + std::to_string(getpid()) + ":none";
+  EXPECT_NE(in.create(R"({"host":"unix:///var/run/docker.sock","image":")" + image +
+                      R"(","container":")" + in.container + "\"}"),
+            PMCP_OK);
+  EXPECT_NE(std::string(in.err).find("cannot pull image '" + image + "'"), std::string::npos)
+      << in.err;
+}
+
+TEST_F(DockerSetupTest, UnreachableEngineSaysWhy) {
+  Instance in;
+  EXPECT_EQ(in.create(R"({"host":"unix:///nonexistent/pmcp/docker.sock"})"),
+            PMCP_ERR_UNAVAILABLE);
+  const std::string err = in.err;
+  EXPECT_NE(err.find("cannot connect to the Docker engine at unix:///nonexistent/pmcp/docker.sock"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("No such file or directory"), std::string::npos) << err;
+  EXPECT_EQ(in.create(R"({"host":"tcp://127.0.0.1:1"})"), PMCP_ERR_UNAVAILABLE);
+  EXPECT_NE(std::string(in.err).find("refused"), std::string::npos) << in.err;
+  // Without [docker] host, DOCKER_HOST names the engine.
+  const char* old = std::getenv("DOCKER_HOST");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("DOCKER_HOST", "unix:///nonexistent/pmcp/env.sock", 1);
+  EXPECT_EQ(in.create("{}"), PMCP_ERR_UNAVAILABLE);
+  if (old != nullptr) setenv("DOCKER_HOST", saved.c_str(), 1); else unsetenv("DOCKER_HOST");
+  EXPECT_NE(std::string(in.err).find("unix:///nonexistent/pmcp/env.sock"), std::string::npos)
+      << in.err;
+}
+
+TEST_F(DockerSetupTest, BadConfigNamesTheKey) {
+  Instance in;
+  EXPECT_EQ(in.create(R"({"imagee":"x"})"), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(in.err).find("imagee"), std::string::npos) << in.err;
+  EXPECT_EQ(in.create(R"({"memory":"lots"})"), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(in.err).find("memory"), std::string::npos) << in.err;
+  EXPECT_EQ(in.create(R"({"workdir":"relative"})"), PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(in.create(R"({"host":"http://x"})"), PMCP_ERR_INVALID_ARGUMENT);
+}
+
+}  // namespace
