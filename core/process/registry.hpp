@@ -48,6 +48,12 @@ struct Process {
   std::string exit_message;      // from the executor, when something went wrong
   int64_t os_pid = 0;
   bool stdin_closed = false;
+  // Where the output stood at the last stdin write, and what was written (for wait's default
+  // starting point and skipping the terminal's echo).
+  uint64_t input_mark_stdout = 0;
+  uint64_t input_mark_stderr = 0;
+  std::string last_input;
+  bool has_input = false;
   SessionTag owner{};                 // the session that started it
   std::set<SessionTag> seen_by;       // sessions that started or touched it (exit notices)
 

@@ -9,7 +9,8 @@ namespace pmcp::tools {
 
 std::vector<mcp::ToolDefinition> make_tools(ToolContext& context) {
   return {make_spawn_tool(context), make_ps_tool(context), make_stdin_tool(context),
-          make_stdout_tool(context), make_kill_tool(context)};
+          make_stdout_tool(context), make_kill_tool(context), make_wait_tool(context),
+          make_resize_tool(context)};
 }
 
 process::SessionTag session_tag(mcp::SessionKey key) { return {key.transport, key.session}; }

@@ -4,6 +4,7 @@
 
 #include "process/signals.hpp"
 #include "tools/arguments.hpp"
+#include "tools/wait.hpp"
 #include "tools/tools.hpp"
 #include "util/text.hpp"
 
@@ -38,7 +39,7 @@ void schedule_progress(std::shared_ptr<ForegroundWait> wait) {
 }
 
 json::object spawn_result(const ToolContext& ctx, const process::Process& p, uint32_t timeout_ms,
-                          const std::string& notice, bool background) {
+                          const std::string& notice, bool background, bool waited_for = false) {
   json::object o;
   o["pid"] = p.id;
   o["status"] = process::status_name(p.status);
@@ -57,9 +58,10 @@ json::object spawn_result(const ToolContext& ctx, const process::Process& p, uin
   std::string message = notice;
   if (!background && p.running()) {
     if (!message.empty()) message += " ";
-    message += "The command is still running after " + std::to_string(timeout_ms) +
-               " ms and continues in the background; use stdout, stdin and kill with id " + p.id +
-               ".";
+    message += waited_for ? "The command keeps running in the background"
+                          : "The command is still running after " + std::to_string(timeout_ms) +
+                                " ms and continues in the background";
+    message += "; use stdout, wait, stdin and kill with id " + p.id + ".";
   }
   if (!p.exit_message.empty()) message += (message.empty() ? "" : " ") + p.exit_message;
   if (!message.empty()) o["notice"] = message;
@@ -80,7 +82,12 @@ json::object input_schema() {
       "background": {"type": "boolean", "default": false,
                      "description": "Return at once and leave the process running"},
       "timeoutMs": {"type": "integer", "minimum": 1, "default": 10000,
-                    "description": "How long to wait in the foreground before the process moves to the background (max 60000)"}
+                    "description": "How long to wait in the foreground before the process moves to the background (max 60000)"},
+      "waitFor": {"type": "object", "description": "Return as soon as this holds (like the wait tool's until): {pattern?, exit?, idleMs?, ignoreCase?}; e.g. start a dev server and return once it logs 'listening'",
+                  "properties": {"pattern": {"type": "string"}, "exit": {"type": "boolean"},
+                                 "idleMs": {"type": "integer", "minimum": 1},
+                                 "ignoreCase": {"type": "boolean"}},
+                  "additionalProperties": false}
     },
     "required": ["command"],
     "additionalProperties": false
@@ -100,7 +107,11 @@ json::object output_schema() {
       "tty": {"type": "boolean"},
       "background": {"type": "boolean"},
       "timeoutMs": {"type": "integer"},
-      "notice": {"type": "string"}
+      "notice": {"type": "string"},
+      "waitStatus": {"type": "string", "enum": ["matched", "exited", "idle", "timeout"]},
+      "match": {"type": "object"},
+      "next": {"type": "object", "additionalProperties": {"type": "integer"}},
+      "waitedMs": {"type": "integer"}
     },
     "required": ["pid", "status", "exitCode", "stdout", "stderr"]
   })J").as_object();
@@ -108,7 +119,7 @@ json::object output_schema() {
 
 void run_spawn(ToolContext& ctx, std::shared_ptr<mcp::ToolCall> call) {
   Arguments args(call->arguments(), "spawn",
-                 {"command", "cwd", "env", "tty", "background", "timeoutMs"});
+                 {"command", "cwd", "env", "tty", "background", "timeoutMs", "waitFor"});
   auto command = args.string("command", true);
   auto cwd = args.string("cwd");
   auto env = args.string_map("env");
@@ -131,6 +142,11 @@ void run_spawn(ToolContext& ctx, std::shared_ptr<mcp::ToolCall> call) {
     }
   }
   if (!args.ok()) return call->fail(args.error());
+  std::optional<WaitCondition> wait_for;
+  if (const json::value* w = args.raw("waitFor"); w != nullptr && !w->is_null()) {
+    wait_for = parse_condition(args, "waitFor", w, false, "both");
+    if (!args.ok()) return call->fail("spawn: " + args.error());
+  }
 
   const auto& defaults = ctx.config.defaults;
   std::string notice;
@@ -163,11 +179,22 @@ void run_spawn(ToolContext& ctx, std::shared_ptr<mcp::ToolCall> call) {
   request.cols = defaults.terminal_cols;
   request.rows = defaults.terminal_rows;
 
-  ctx.registry.start(std::move(request), [&ctx, call, timeout_ms, notice, background](
-                                             Result<process::ProcessPtr> started) {
+  ctx.registry.start(std::move(request), [&ctx, call, timeout_ms, notice, background,
+                                          wait_for](Result<process::ProcessPtr> started) mutable {
     if (call->done()) return;
     if (!started) return call->fail("spawn failed: " + started.error().message);
     process::ProcessPtr p = *started;
+    if (wait_for && !call->cancelled()) {
+      // waitFor: return as soon as the condition holds, the process exits, or the timeout.
+      Cursor from{p->stdout_buffer.begin_offset(), p->stderr_buffer.begin_offset()};
+      start_wait(ctx, call, p, std::move(*wait_for), from, timeout_ms,
+                 [&ctx, call, p, timeout_ms, notice](WaitOutcome outcome) {
+                   json::object o = spawn_result(ctx, *p, timeout_ms, notice, false, true);
+                   describe_outcome(o, *p, outcome, "waitStatus");
+                   call->finish(std::move(o));
+                 });
+      return;
+    }
     if (background || call->cancelled()) {
       return call->finish(spawn_result(ctx, *p, timeout_ms, notice, true));
     }

@@ -48,5 +48,11 @@ mcp::ToolDefinition make_ps_tool(ToolContext& context);
 mcp::ToolDefinition make_stdin_tool(ToolContext& context);
 mcp::ToolDefinition make_stdout_tool(ToolContext& context);
 mcp::ToolDefinition make_kill_tool(ToolContext& context);
+mcp::ToolDefinition make_wait_tool(ToolContext& context);
+mcp::ToolDefinition make_resize_tool(ToolContext& context);
+
+// timeoutMs against the configured default and maximum; notice says when it was clamped.
+uint32_t resolve_timeout(const ToolContext& context, std::optional<int64_t> requested,
+                         std::string& notice);
 
 }  // namespace pmcp::tools

@@ -1,0 +1,87 @@
+// OutputMatcher: the window is [max(since, scanned - overlap, oldest retained), end); matches
+// that end inside the already-scanned part were reported (or impossible) before, so only
+// matches reaching into new bytes count.
+#include "process/output_matcher.hpp"
+
+#include <algorithm>
+
+#include "process/text_projection.hpp"
+
+namespace pmcp::process {
+
+Result<std::shared_ptr<const boost::regex>> compile_pattern(std::string_view pattern,
+                                                            bool ignore_case) {
+  boost::regex::flag_type flags = boost::regex::ECMAScript;
+  if (ignore_case) flags |= boost::regex::icase;
+  try {
+    return std::shared_ptr<const boost::regex>(
+        std::make_shared<boost::regex>(pattern.begin(), pattern.end(), flags));
+  } catch (const boost::regex_error& e) {
+    return make_error(ErrorCode::invalid_argument,
+                      "invalid pattern at position " + std::to_string(e.position()) + ": " +
+                          boost::regex_error(e.code()).what() +
+                          " (patterns are ECMAScript regular expressions; escape special "
+                          "characters such as ( [ . * with a backslash)");
+  }
+}
+
+std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool final) {
+  const uint64_t end = buffer.end_offset();
+  if (end <= scanned_ && !final) return std::nullopt;
+  uint64_t start = std::max(since_, buffer.begin_offset());
+  if (scanned_ > kOverlap) start = std::max(start, scanned_ - kOverlap);
+  if (start >= end) {
+    scanned_ = std::max(scanned_, end);
+    return std::nullopt;
+  }
+  bool at_line_start = start == 0;
+  if (start > 0 && start > buffer.begin_offset()) {
+    auto before = buffer.read(start - 1, 1);
+    at_line_start = before.data == "\n";
+  }
+  auto slice = buffer.read(start, static_cast<std::size_t>(end - start));
+  Projection p = project_text(slice.data);
+  const uint64_t previous = scanned_;
+  scanned_ = end;
+
+  boost::match_flag_type flags = boost::match_default;
+  if (!at_line_start) flags |= boost::match_not_bol;
+  if (!final) flags |= boost::match_not_eol;
+  auto it = p.text.cbegin();
+  boost::smatch m;
+  while (boost::regex_search(it, p.text.cend(), m, *pattern_, flags)) {
+    std::size_t b = static_cast<std::size_t>(m[0].first - p.text.cbegin());
+    std::size_t e = static_cast<std::size_t>(m[0].second - p.text.cbegin());
+    uint64_t raw_begin = start + p.raw[b];
+    uint64_t raw_end = start + p.raw[e];
+    if (final || raw_end > previous || (previous == since_ && raw_end >= previous)) {
+      StreamMatch match;
+      match.begin = raw_begin;
+      match.end = raw_end;
+      match.line = buffer.lines_before(raw_begin) + 1;
+      match.text = m[0].str();
+      // Context: whole lines around the match within the window.
+      std::size_t cb = b;
+      for (int lines = 0; cb > 0; --cb) {
+        if (p.text[cb - 1] == '\n' && ++lines > kContextLines) break;
+      }
+      std::size_t ce = e;
+      for (int lines = 0; ce < p.text.size(); ++ce) {
+        if (p.text[ce] == '\n' && ++lines > kContextLines) break;
+      }
+      match.context = p.text.substr(cb, ce - cb);
+      return match;
+    }
+    if (m[0].second == it) {
+      if (it == p.text.cend()) break;
+      ++it;
+    } else {
+      it = m[0].second;
+    }
+    flags |= boost::match_prev_avail;
+    flags &= ~boost::match_not_bol;
+  }
+  return std::nullopt;
+}
+
+}  // namespace pmcp::process
