@@ -33,7 +33,8 @@ if ! "$DOCKER" version >/dev/null 2>&1; then
     exit 1
   fi
 fi
-echo "docker-test-env: engine $("$DOCKER" version -f '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+version=$("$DOCKER" version -f '{{.Server.Version}} (API {{.Server.APIVersion}})')
+echo "docker-test-env: engine $version"
 
 if ! "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1; then
   root=$(mktemp -d)

@@ -208,7 +208,11 @@ asio::awaitable<void> DockerExecutor::setup_async() {
   api_console_size_ = std::pair(major, minor) >= std::pair(1, 42);
   log(PMCP_LOG_DEBUG, "Docker engine " + string_field(v, "Version") + " at " + url + ", API " +
                           client_.api_version());
-  co_await ensure_container(true);
+  try {
+    co_await ensure_container(true);
+  } catch (const ApiError& e) {
+    throw Error(PMCP_ERR_UNAVAILABLE, e.what());
+  }
   log(PMCP_LOG_INFO, std::string(created_ ? "created" : "using") + " container '" +
                          config_.container + "' (" + container_id_.substr(0, 12) + ")");
 }
@@ -353,7 +357,8 @@ asio::awaitable<void> DockerExecutor::start_container() {
 DockerExecutor::Entry& DockerExecutor::find_live_locked(uint64_t id) {
   auto it = live_.find(id);
   if (it != live_.end()) return it->second;
-  if (finished_.count(id)) throw Error(PMCP_ERR_STATE, "process " + std::to_string(id) + " has exited");
+  if (finished_.count(id))
+    throw Error(PMCP_ERR_STATE, "process " + std::to_string(id) + " has exited");
   throw Error(PMCP_ERR_NOT_FOUND, "no process " + std::to_string(id));
 }
 
@@ -410,7 +415,8 @@ void DockerExecutor::write_stdin(uint64_t id, const uint8_t* data, std::size_t s
   {
     std::lock_guard<std::mutex> lock(mu_);
     Entry& e = find_live_locked(id);
-    if (e.stdin_closed) throw Error(PMCP_ERR_STATE, "stdin of process " + std::to_string(id) + " is closed");
+    if (e.stdin_closed)
+      throw Error(PMCP_ERR_STATE, "stdin of process " + std::to_string(id) + " is closed");
   }
   if (size == 0) return;
   std::string bytes(reinterpret_cast<const char*>(data), size);

@@ -69,7 +69,8 @@ void Demuxer::feed(const char* data, std::size_t size, const Sink& sink) {
   std::size_t i = 0;
   while (i < size) {
     if (remaining_ == 0) {
-      while (header_used_ < 8 && i < size) header_[header_used_++] = static_cast<unsigned char>(data[i++]);
+      while (header_used_ < 8 && i < size)
+        header_[header_used_++] = static_cast<unsigned char>(data[i++]);
       if (header_used_ < 8) return;
       header_used_ = 0;
       stream_ = header_[0] == 2 ? 2 : 1;

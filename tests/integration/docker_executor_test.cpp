@@ -468,8 +468,8 @@ class DockerSetupTest : public ::testing::Test {
 
 TEST_F(DockerSetupTest, DestroyRemovesTheContainerKeepsTheVolumeAndKillsProcesses) {
   Instance in;
-  ASSERT_EQ(in.create(in.config(R"(,"memory":"256m","cpus":0.5,"pids_limit":100,"network":"none")")),
-            PMCP_OK) << in.err;
+  const std::string limits = R"(,"memory":"256m","cpus":0.5,"pids_limit":100,"network":"none")";
+  ASSERT_EQ(in.create(in.config(limits)), PMCP_OK) << in.err;
   const std::string out = run(docker_cli() + " inspect -f '{{.HostConfig.Memory}} "
                               "{{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
                               "{{.HostConfig.NetworkMode}}' " + in.container);
@@ -511,6 +511,22 @@ TEST_F(DockerSetupTest, UseExistingLeavesTheContainerAsItWas) {
   EXPECT_EQ(before, after);
   EXPECT_EQ(run(docker_cli() + " inspect -f '{{.State.Running}}' " + in.container), "true\n");
   EXPECT_EQ(run(docker_cli() + " top " + in.container).find("sleep 4401"), std::string::npos);
+}
+
+// What an engine restart leaves behind (a stopped container) or a removed container: the next
+// spawn brings the container back and runs.
+TEST_F(DockerSetupTest, StoppedOrRemovedContainerComesBackAtTheNextSpawn) {
+  Instance in;
+  ASSERT_EQ(in.create(in.config()), PMCP_OK) << in.err;
+  EXPECT_EQ(in.finish(1, "echo one").out, "one\n");
+  run(docker_cli() + " stop -t 0 " + in.container);
+  EXPECT_EQ(in.finish(2, "echo two").out, "two\n");
+  run(docker_cli() + " rm -f " + in.container);
+  EXPECT_EQ(in.finish(3, "echo three").out, "three\n");
+  in.destroy();
+  int status = 0;
+  run(docker_cli() + " container inspect " + in.container, &status);
+  EXPECT_NE(status, 0) << "the recreated container was not removed";
 }
 
 TEST_F(DockerSetupTest, UseExistingWithoutTheContainerFails) {

@@ -148,4 +148,30 @@ TEST_F(DockerLibraryTest, StdinKillAndCtrlC) {
   EXPECT_EQ(info.signal, "SIGINT");
 }
 
+// The shipped example config starts as it is, with the original server's variables on top.
+TEST(DockerExampleConfig, StartsWithTheOriginalsVariables) {
+  const std::string tag = std::to_string(getpid());
+  const std::string container = "pmcp-test-example-" + tag;
+  const std::string volume = "pmcp-test-example-vol-" + tag;
+  pmcp::CreateOptions options;
+  options.config_path = PMCP_SOURCE_DIR "/config/docker.example.toml";
+  options.env = {{"DOCKER_IMAGE", test_image()},
+                 {"DOCKER_CONTAINER", container},
+                 {"DOCKER_VOLUME", volume},
+                 {"DOCKER_USE_EXISTING", "false"}};
+  {
+    auto created = pmcp::create_process_mcp(options);
+    ASSERT_TRUE(created.ok()) << created.error;
+    auto r = (*created.value)->executor().spawn({.command = "echo ok; pwd; echo $HOME"});
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.value->exit_code, 0);
+    EXPECT_NE(r.value->stdout_text.find("ok\n/home/agent\n/root\n"), std::string::npos)
+        << r.value->stdout_text;
+  }
+  EXPECT_NE(shell("DOCKER_HOST= /usr/bin/docker container inspect " + container), 0)
+      << "the container was not removed";
+  shell("DOCKER_HOST= /usr/bin/docker rm -f " + container);
+  EXPECT_EQ(shell("DOCKER_HOST= /usr/bin/docker volume rm " + volume), 0) << "no volume kept";
+}
+
 }  // namespace
