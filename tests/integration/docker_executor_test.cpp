@@ -367,20 +367,26 @@ TEST_F(DockerExecutorTest, TerminalSizeResizeAndCtrlC) {
   EXPECT_EQ(r.out, "30 120\r\ntty\r\n");
   EXPECT_EQ(r.err, "");
 
+  // Each line typed prints the size; the resize is asynchronous, so type until it shows.
   const uint64_t id = next_id();
-  ASSERT_EQ(in.spawn(id, "echo ready; read line; stty size; read line; stty size", o), PMCP_OK);
+  ASSERT_EQ(in.spawn(id, "echo ready; while read line; do stty size; done", o), PMCP_OK);
   ASSERT_TRUE(in.rec.wait_output(id, "ready"));
   char err[256];
-  ASSERT_EQ(in.ex->resize(in.ex, id, 100, 40, {err, sizeof err}), PMCP_OK) << err;
   EXPECT_EQ(in.ex->close_stdin(in.ex, id, {err, sizeof err}), PMCP_ERR_UNSUPPORTED);
-  std::this_thread::sleep_for(500ms);  // the resize is asynchronous
-  ASSERT_EQ(in.write(id, "\r"), PMCP_OK);
-  ASSERT_TRUE(in.rec.wait_output(id, "40 100"));
+  auto type_until = [&](const std::string& size) {
+    for (int i = 0; i < 50; ++i) {
+      if (in.write(id, "\r") != PMCP_OK) return false;
+      if (in.rec.wait(300ms, [&](auto& r) { return r[id].out.find(size) != std::string::npos; }))
+        return true;
+    }
+    return false;
+  };
+  ASSERT_EQ(in.ex->resize(in.ex, id, 100, 40, {err, sizeof err}), PMCP_OK) << err;
+  EXPECT_TRUE(type_until("40 100")) << in.rec.get(id).out;
   ASSERT_EQ(in.ex->resize(in.ex, id, 90, 20, {err, sizeof err}), PMCP_OK) << err;
-  std::this_thread::sleep_for(500ms);
-  ASSERT_EQ(in.write(id, "\r"), PMCP_OK);
+  EXPECT_TRUE(type_until("20 90")) << in.rec.get(id).out;
+  ASSERT_EQ(in.ex->signal(in.ex, id, 9, {err, sizeof err}), PMCP_OK) << err;
   ASSERT_TRUE(in.rec.wait_exit(id));
-  EXPECT_NE(in.rec.get(id).out.find("20 90"), std::string::npos) << in.rec.get(id).out;
 
   // ^C reaches the foreground process group through the terminal.
   const uint64_t c = next_id();
@@ -400,10 +406,9 @@ TEST_F(DockerExecutorTest, ViWritesAFile) {
   o.env.push_back("TERM=xterm");
   const uint64_t id = next_id();
   ASSERT_EQ(in.spawn(id, "vi /home/agent/vi-test.txt", o), PMCP_OK);
-  ASSERT_TRUE(in.rec.wait_spawned(id));
-  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(in.rec.wait_output(id, "~"));  // the empty buffer is on the screen
   ASSERT_EQ(in.write(id, "ihello from vi\x1b"), PMCP_OK);
-  std::this_thread::sleep_for(300ms);
+  std::this_thread::sleep_for(1s);  // a lone ESC, not the start of a key sequence
   ASSERT_EQ(in.write(id, ":wq\r"), PMCP_OK);
   ASSERT_TRUE(in.rec.wait_exit(id)) << in.rec.get(id).out;
   EXPECT_EQ(in.rec.get(id).code, 0);
