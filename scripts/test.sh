@@ -9,6 +9,9 @@ bash scripts/setup-debian.sh
 echo "== installing the official MCP client for the end-to-end tests"
 npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 
+echo "== installing the official MCP conformance suite (and the Node 22 it runs on)"
+npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
+
 echo "== Docker engine and test image for the docker executor tests"
 bash scripts/docker-test-env.sh
 
