@@ -173,6 +173,9 @@ void Dispatcher::handle_request(SessionKey key, uint64_t stream, Request request
     json::object caps;
     caps["tools"] = json::object{{"listChanged", false}};
     caps["logging"] = json::object{};
+    if (resources_ != nullptr) {
+      caps["resources"] = json::object{{"subscribe", true}, {"listChanged", false}};
+    }
     json::object result;
     result["protocolVersion"] = state.protocol_version;
     result["capabilities"] = std::move(caps);
@@ -194,6 +197,50 @@ void Dispatcher::handle_request(SessionKey key, uint64_t stream, Request request
   if (method == "tools/call") {
     call_tool(key, stream, std::move(request), std::move(reply));
     return;
+  }
+  if (resources_ != nullptr && method.starts_with("resources/")) {
+    std::string uri;
+    if (auto it = request.params.find("uri"); it != request.params.end() && it->value().is_string()) {
+      uri = std::string(it->value().get_string());
+    }
+    std::string error;
+    if (method == "resources/list") {
+      reply(make_result(request.id, json::object{{"resources", resources_->list(key)}}));
+      return;
+    }
+    if (method == "resources/templates/list") {
+      reply(make_result(request.id, json::object{{"resourceTemplates", resources_->templates()}}));
+      return;
+    }
+    if ((method == "resources/read" || method == "resources/subscribe" ||
+         method == "resources/unsubscribe") && uri.empty()) {
+      reply(make_error(request.id, kInvalidParams, "params.uri must be a resource URI such as "
+                                                   "process://host-1/stdout"));
+      return;
+    }
+    if (method == "resources/read") {
+      auto contents = resources_->read(key, uri, error);
+      if (!contents) {
+        // -32002 is the spec's "resource not found".
+        reply(make_error(request.id, -32002, error));
+        return;
+      }
+      reply(make_result(request.id, json::object{{"contents", std::move(*contents)}}));
+      return;
+    }
+    if (method == "resources/subscribe") {
+      if (!resources_->subscribe(key, uri, error)) {
+        reply(make_error(request.id, -32002, error));
+        return;
+      }
+      reply(make_result(request.id, json::object{}));
+      return;
+    }
+    if (method == "resources/unsubscribe") {
+      resources_->unsubscribe(key, uri);
+      reply(make_result(request.id, json::object{}));
+      return;
+    }
   }
   if (method == "logging/setLevel") {
     auto it = request.params.find("level");
@@ -289,6 +336,7 @@ void Dispatcher::on_session_closed(SessionKey key) {
   if (it == sessions_.end()) return;
   std::unique_ptr<SessionState> state = std::move(it->second);
   sessions_.erase(it);
+  if (resources_ != nullptr) resources_->session_closed(key);
   for (auto& [id, weak] : state->calls) {
     if (auto call = weak.lock()) {
       call->cancelled_ = true;

@@ -86,6 +86,20 @@ struct ToolDefinition {
   std::function<void(std::shared_ptr<ToolCall>)> handler;
 };
 
+// MCP resources (resources/list, templates/list, read, subscribe). Core thread only.
+class ResourceProvider {
+ public:
+  virtual ~ResourceProvider() = default;
+  virtual json::array list(SessionKey session) = 0;
+  virtual json::array templates() = 0;
+  // The `contents` array of resources/read, or an error message (the URI is unknown).
+  virtual std::optional<json::array> read(SessionKey session, std::string_view uri,
+                                          std::string& error) = 0;
+  virtual bool subscribe(SessionKey session, std::string_view uri, std::string& error) = 0;
+  virtual void unsubscribe(SessionKey session, std::string_view uri) = 0;
+  virtual void session_closed(SessionKey session) = 0;
+};
+
 struct ServerInfo {
   std::string name = "process-mcp";
   std::string version;
@@ -98,6 +112,7 @@ class Dispatcher {
   ~Dispatcher();
 
   void add_tool(ToolDefinition tool);
+  void set_resources(ResourceProvider* provider) { resources_ = provider; }
 
   // One whole JSON-RPC text from a transport.
   void on_message(SessionKey session, uint64_t stream_id, std::string_view text);
@@ -130,6 +145,7 @@ class Dispatcher {
   Outbound& outbound_;
   ServerInfo info_;
   std::vector<ToolDefinition> tools_;
+  ResourceProvider* resources_ = nullptr;
   std::map<SessionKey, std::unique_ptr<SessionState>> sessions_;
 };
 

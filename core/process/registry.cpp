@@ -101,6 +101,7 @@ void Registry::on_output(uint64_t id, int stream, std::string bytes) {
     if (watch.process == id) fns.push_back(watch.fn);
   }
   for (auto& fn : fns) fn(process);
+  if (output_listener_) output_listener_(process, stream);
 }
 
 void Registry::on_exit(uint64_t id, int exit_code, int term_signal, std::string message) {

@@ -104,6 +104,10 @@ class Registry : public ExecutorEvents {
 
   // Called for each process that ends, after its waiters (exit notices).
   void set_exit_listener(WatchFn fn) { exit_listener_ = std::move(fn); }
+  // Called after every chunk of output of any process (resource subscriptions).
+  void set_output_listener(std::function<void(const Process&, int stream)> fn) {
+    output_listener_ = std::move(fn);
+  }
 
   Executor& executor() { return executor_; }
 
@@ -128,6 +132,7 @@ class Registry : public ExecutorEvents {
   std::map<uint64_t, Watch> exit_watches_;
   std::map<uint64_t, Watch> output_watches_;
   WatchFn exit_listener_;
+  std::function<void(const Process&, int stream)> output_listener_;
 };
 
 }  // namespace pmcp::process

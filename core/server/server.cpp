@@ -172,8 +172,14 @@ Result<void> Server::load() {
   tool_context_ = std::make_unique<tools::ToolContext>(
       tools::ToolContext{io_, *registry_, config_, config::current_environment()});
   for (auto& tool : tools::make_tools(*tool_context_)) dispatcher_->add_tool(std::move(tool));
+  resources_ = std::make_unique<tools::ProcessResources>(*tool_context_, *dispatcher_);
+  dispatcher_->set_resources(resources_.get());
+  registry_->set_output_listener([this](const process::Process& p, int stream) {
+    resources_->changed(p, stream == PMCP_STREAM_STDERR ? "stderr" : "stdout");
+  });
   // Exit notice: every session that has seen the process hears that it ended.
   registry_->set_exit_listener([this](const process::Process& p) {
+    resources_->changed(p, "exit");
     json::object data;
     data["event"] = "exit";
     data["id"] = p.id;

@@ -20,6 +20,7 @@
 #include "process/executor.hpp"
 #include "process/registry.hpp"
 #include "pmcp/transport.h"
+#include "tools/resources.hpp"
 #include "tools/tools.hpp"
 #include "util/result.hpp"
 
@@ -83,6 +84,7 @@ class Server : private mcp::Outbound {
   std::unique_ptr<process::Registry> registry_;
   std::unique_ptr<mcp::Dispatcher> dispatcher_;
   std::unique_ptr<tools::ToolContext> tool_context_;
+  std::unique_ptr<tools::ProcessResources> resources_;
   std::vector<std::unique_ptr<TransportSlot>> transports_;
   std::unique_ptr<boost::asio::signal_set> signals_;
   std::map<uint64_t, std::function<void(std::string)>> local_sessions_;
