@@ -4,11 +4,21 @@ import { after, before, describe, test } from 'node:test';
 
 import { hostProcesses, uniqueSleep, until, useServer } from './lib/server.mjs';
 
+// Starts `sleep` in the background and waits until it runs (the shell has exec'd it), so that
+// a signal cannot fall into the shell's start-up, where dash catches SIGINT.
+async function startSleep(srv, base) {
+  const duration = uniqueSleep(base);
+  const { pid } = await srv.spawn({ command: `exec sleep ${duration}`, background: true });
+  await until(() => hostProcesses(`sleep ${duration}`).some((p) => p.args.startsWith('sleep')),
+    5000, `sleep ${duration} to start`);
+  return pid;
+}
+
 describe('kill', () => {
   const srv = useServer({ before, after });
 
   test('the default signal is SIGTERM and the end is reported', async () => {
-    const { pid } = await srv().spawn({ command: 'sleep 60', background: true });
+    const pid = await startSleep(srv(), '60.');
     const started = Date.now();
     const r = await srv().kill(pid);
     assert.ok(Date.now() - started < 3000);
@@ -27,7 +37,7 @@ describe('kill', () => {
     ['SIGKILL', 'SIGKILL'], ['HUP', 'SIGHUP'], [15, 'SIGTERM'], ['15', 'SIGTERM'],
   ]) {
     test(`signal ${JSON.stringify(given)} is ${name}`, async () => {
-      const { pid } = await srv().spawn({ command: 'sleep 60', background: true });
+      const pid = await startSleep(srv(), '61.');
       try {
         const r = await srv().kill(pid, given);
         assert.equal(r.signal, name);
