@@ -73,7 +73,8 @@ bool split_listen_address(std::string_view text, std::string& host, uint16_t& po
     colon = close + 1;
   } else {
     colon = text.rfind(':');
-    if (colon == std::string_view::npos || text.substr(0, colon).find(':') != std::string_view::npos) {
+    if (colon == std::string_view::npos ||
+        text.substr(0, colon).find(':') != std::string_view::npos) {
       return false;
     }
     host = std::string(text.substr(0, colon));

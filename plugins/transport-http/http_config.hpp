@@ -25,8 +25,8 @@ struct HttpConfig {
   std::size_t max_connections = 512;         // further connections are closed at once
   std::size_t max_sessions = 256;            // further initialize requests get 503
   std::size_t max_sessions_per_client = 64;  // per remote address
-  uint64_t idle_timeout_ms = 60000;     // a connection may wait this long for (the rest of) a request
-  uint64_t session_timeout_ms = 3600000;  // a session with no request and no stream ends (0 = never)
+  uint64_t idle_timeout_ms = 60000;  // a connection may wait this long for (the rest of) a request
+  uint64_t session_timeout_ms = 3600000;  // a session with no request nor stream ends; 0 = never
   std::size_t history_events = 256;     // SSE events kept per session for Last-Event-ID replay
   uint64_t retry_ms = 1000;             // the SSE retry: hint sent with each priming event
   uint64_t keepalive_ms = 15000;        // an SSE comment is sent after this much silence

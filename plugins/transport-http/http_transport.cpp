@@ -573,9 +573,8 @@ void HttpTransport::begin_stop() {
   }
   std::vector<std::shared_ptr<Connection>> idle;
   for (auto& [raw, weak] : connections_) {
-    if (auto connection = weak.lock(); connection && connection->mode() == Connection::Mode::reading) {
-      idle.push_back(connection);
-    }
+    auto connection = weak.lock();
+    if (connection && connection->mode() == Connection::Mode::reading) idle.push_back(connection);
   }
   for (auto& connection : idle) connection->close();
 }
