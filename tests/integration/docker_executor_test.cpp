@@ -2,10 +2,16 @@
 // engine: the plugin is loaded with dlopen and driven through the C ABI of executor.h. Needs a
 // running dockerd and the local test image made by scripts/docker-test-env.sh; without them
 // the tests fail and say so. Containers and volumes get unique names and are removed.
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -463,6 +469,82 @@ TEST_F(DockerExecutorTest, ContainerLimits) {
 
 // ---- instances of their own ----
 
+// Forwards loopback TCP connections to the engine's unix socket, half-closes included, so that
+// the tcp:// client path can be tested without reconfiguring dockerd.
+class TcpForwarder {
+ public:
+  TcpForwarder() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen(listen_fd_, 16);
+    thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~TcpForwarder() {
+    stop_ = true;
+    shutdown(listen_fd_, SHUT_RDWR);
+    thread_.join();
+    close(listen_fd_);
+    for (auto& t : pumps_) t.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  void accept_loop() {
+    for (;;) {
+      const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) return;
+      const int engine = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un ua{};
+      ua.sun_family = AF_UNIX;
+      std::snprintf(ua.sun_path, sizeof ua.sun_path, "/var/run/docker.sock");
+      if (connect(engine, reinterpret_cast<sockaddr*>(&ua), sizeof ua) != 0) {
+        close(client);
+        close(engine);
+        continue;
+      }
+      pumps_.emplace_back([this, client, engine] { pump(client, engine); });
+    }
+  }
+  // Copies both ways until both directions ended; an EOF becomes shutdown(SHUT_WR).
+  void pump(int a, int b) {
+    bool open_ab = true, open_ba = true;
+    char buf[65536];
+    while ((open_ab || open_ba) && !stop_) {
+      pollfd fds[2] = {{a, static_cast<short>(open_ab ? POLLIN : 0), 0},
+                       {b, static_cast<short>(open_ba ? POLLIN : 0), 0}};
+      if (poll(fds, 2, 200) <= 0) continue;
+      for (int i = 0; i < 2; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        const int from = i == 0 ? a : b, to = i == 0 ? b : a;
+        const ssize_t n = read(from, buf, sizeof buf);
+        if (n <= 0) {
+          shutdown(to, SHUT_WR);
+          (i == 0 ? open_ab : open_ba) = false;
+          continue;
+        }
+        for (ssize_t off = 0; off < n;) {
+          const ssize_t w = write(to, buf + off, static_cast<std::size_t>(n - off));
+          if (w <= 0) break;
+          off += w;
+        }
+      }
+    }
+    close(a);
+    close(b);
+  }
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<std::thread> pumps_;
+};
+
 class DockerSetupTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -532,6 +614,24 @@ TEST_F(DockerSetupTest, StoppedOrRemovedContainerComesBackAtTheNextSpawn) {
   int status = 0;
   run(docker_cli() + " container inspect " + in.container, &status);
   EXPECT_NE(status, 0) << "the recreated container was not removed";
+}
+
+TEST_F(DockerSetupTest, TcpEngineAddress) {
+  TcpForwarder forwarder;
+  Instance in;
+  std::string config = in.config();
+  const std::string tcp = "tcp://127.0.0.1:" + std::to_string(forwarder.port());
+  config.replace(config.find("unix:///var/run/docker.sock"), 27, tcp);
+  ASSERT_EQ(in.create(config), PMCP_OK) << in.err;
+  EXPECT_EQ(in.finish(1, "echo over tcp").out, "over tcp\n");
+  ASSERT_EQ(in.spawn(2, "cat"), PMCP_OK) << in.err;
+  ASSERT_EQ(in.write(2, "typed\n"), PMCP_OK);
+  char err[256];
+  ASSERT_EQ(in.ex->close_stdin(in.ex, 2, {err, sizeof err}), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_exit(2));
+  EXPECT_EQ(in.rec.get(2).out, "typed\n");
+  EXPECT_EQ(in.rec.get(2).code, 0);
+  in.destroy();
 }
 
 TEST_F(DockerSetupTest, UseExistingWithoutTheContainerFails) {
