@@ -53,7 +53,7 @@ std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool 
     std::size_t b = static_cast<std::size_t>(m[0].first - p.text.cbegin());
     std::size_t e = static_cast<std::size_t>(m[0].second - p.text.cbegin());
     uint64_t raw_begin = start + p.raw[b];
-    uint64_t raw_end = start + p.raw[e];
+    uint64_t raw_end = e > b ? start + p.raw[e - 1] + 1 : raw_begin;
     if (final || raw_end > previous || (previous == since_ && raw_end >= previous)) {
       StreamMatch match;
       match.begin = raw_begin;

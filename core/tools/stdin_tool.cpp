@@ -27,12 +27,12 @@ mcp::ToolDefinition make_stdin_tool(ToolContext& ctx) {
     "type": "object",
     "properties": {
       "id": {"type": "string", "description": "Process id from spawn or ps, e.g. host-1"},
-      "input": {"type": "string", "description": "Text to send; escape sequences are decoded"},
+      "input": {"type": "string", "description": "Text to send; escape sequences are decoded (may be empty when keys or eof are given)"},
       "keys": {"type": "array", "items": {"type": "string"},
                "description": "Named keys sent after input: Enter, Tab, Escape, Backspace, Delete, Up, Down, Left, Right, Home, End, PageUp, PageDown, F1..F12, Space, C-a..C-z, M-<char>"},
       "eof": {"type": "boolean", "description": "Close stdin (pipe) or send Ctrl-D (tty) after the rest"}
     },
-    "required": ["id"],
+    "required": ["id", "input"],
     "additionalProperties": false
   })J");
   tool.descriptor["outputSchema"] = json::parse(R"J({
