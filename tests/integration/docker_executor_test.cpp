@@ -673,6 +673,44 @@ TEST_F(DockerSetupTest, UnreachableEngineSaysWhy) {
       << in.err;
 }
 
+// An engine that speaks an API older than the plugin accepts: start-up says so.
+TEST_F(DockerSetupTest, TooOldEngineIsRefused) {
+  const std::string path = "/tmp/pmcp-test-old-engine-" + std::to_string(getpid()) + ".sock";
+  unlink(path.c_str());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un ua{};
+  ua.sun_family = AF_UNIX;
+  std::snprintf(ua.sun_path, sizeof ua.sun_path, "%s", path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&ua), sizeof ua), 0);
+  ASSERT_EQ(listen(fd, 4), 0);
+  std::thread engine([fd] {
+    const int c = accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    std::string request;
+    char buf[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      request.append(buf, static_cast<std::size_t>(n));
+    }
+    const std::string body = R"({"Version":"17.03.0","ApiVersion":"1.26","MinAPIVersion":"1.12"})";
+    const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) +
+                              "\r\nConnection: close\r\n\r\n" + body;
+    (void)!write(c, reply.data(), reply.size());
+    close(c);
+  });
+  Instance in;
+  EXPECT_EQ(in.create(R"({"host":"unix://)" + path + "\"}"), PMCP_ERR_UNAVAILABLE);
+  engine.join();
+  close(fd);
+  unlink(path.c_str());
+  const std::string err = in.err;
+  EXPECT_NE(err.find("too old"), std::string::npos) << err;
+  EXPECT_NE(err.find("API 1.26"), std::string::npos) << err;
+  EXPECT_NE(err.find("1.40"), std::string::npos) << err;
+}
+
 TEST_F(DockerSetupTest, BadConfigNamesTheKey) {
   Instance in;
   EXPECT_EQ(in.create(R"({"imagee":"x"})"), PMCP_ERR_INVALID_ARGUMENT);
