@@ -101,6 +101,16 @@ describe('wait', () => {
     assert.equal(quick.waitStatus, 'exited');
     assert.equal(quick.status, 'terminated');
     assert.equal(quick.exitCode, 4);
+    const quiet = await srv().spawn({
+      command: 'echo hello; exec sleep 30', waitFor: { idleMs: 300 }, timeoutMs: 10000,
+    });
+    try {
+      assert.equal(quiet.waitStatus, 'idle');
+      assert.equal(quiet.status, 'running');
+      assert.equal(quiet.stdout, 'hello\n');
+    } finally {
+      await cleanup(srv(), quiet.pid);
+    }
     const ready = await srv().spawn({
       command: 'echo starting; echo READY now; exec sleep 30',
       waitFor: { pattern: 'ready', ignoreCase: true }, timeoutMs: 10000,
@@ -281,6 +291,47 @@ describe('wait', () => {
       assert.equal(end.status, 'matched', JSON.stringify(end));
       assert.equal(end.match.text, 'abcdef');
       assert.equal(end.running, false);
+    } finally {
+      await cleanup(srv(), pid);
+    }
+  });
+
+  test('a match split across two writes is found', async () => {
+    const { pid } = await srv().spawn({
+      command: "printf 'abc'; read x; printf 'def\\n'; exec sleep 30", background: true,
+    });
+    try {
+      const pending = waitFor(srv(), pid, { pattern: '^abcdef$' },
+        { since: { stdout: 0 }, timeoutMs: 10000 });
+      await waitFor(srv(), pid, { pattern: 'abc' }, { timeoutMs: 10000 });
+      await srv().tool('stdin', { id: pid, input: '\\n' });
+      const r = await pending;
+      assert.equal(r.status, 'matched', JSON.stringify(r));
+      assert.equal(r.match.text, 'abcdef');
+      assert.equal(r.match.line, 1);
+      assert.deepEqual(r.next, { stdout: 6, stderr: 0 });
+    } finally {
+      await cleanup(srv(), pid);
+    }
+  });
+
+  test('concurrent waits on one process end independently', async () => {
+    const { pid } = await srv().spawn({
+      command: 'read x; echo go; read y; exit 9', background: true,
+    });
+    try {
+      const onGo = waitFor(srv(), pid, { pattern: '^go$' }, { timeoutMs: 15000 });
+      const onExit = waitFor(srv(), pid, { exit: true }, { timeoutMs: 15000 });
+      const onIdle = waitFor(srv(), pid, { idleMs: 200 }, { timeoutMs: 15000 });
+      assert.equal((await onIdle).status, 'idle');
+      await srv().tool('stdin', { id: pid, input: '\\n' });
+      const go = await onGo;
+      assert.equal(go.status, 'matched');
+      assert.equal(go.running, true);
+      await srv().tool('stdin', { id: pid, input: '\\n' });
+      const end = await onExit;
+      assert.equal(end.status, 'exited');
+      assert.equal(end.exitCode, 9);
     } finally {
       await cleanup(srv(), pid);
     }
