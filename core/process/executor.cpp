@@ -3,14 +3,33 @@
 #include "process/executor.hpp"
 
 #include <array>
+#include <condition_variable>
+#include <mutex>
 #include <boost/asio/post.hpp>
 
 namespace pmcp::process {
 
 struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
+  // Output bytes posted to the core thread but not handled yet. on_output waits while this is
+  // above kMaxQueued: back-pressure, so a child that writes faster than the core can render
+  // cannot grow memory or delay other work (pings, kills) without bound. Small on purpose:
+  // rendering a scrolling terminal costs microseconds per byte, so this bounds the delay.
+  static constexpr std::size_t kMaxQueued = 128 << 10;
+
   boost::asio::io_context* io;
   ExecutorEvents* events;
   std::atomic<bool> alive{true};
+  std::mutex mutex;
+  std::condition_variable drained;
+  std::size_t queued = 0;
+
+  void release(std::size_t size) {
+    {
+      std::lock_guard lock(mutex);
+      queued -= size;
+    }
+    drained.notify_all();
+  }
 };
 
 Error status_error(int32_t status, std::string message) {
@@ -83,9 +102,21 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
   sink_.on_output = [](void* ctx, uint64_t id, int32_t stream, const uint8_t* data, size_t size) {
     auto shared = static_cast<Shared*>(ctx)->shared_from_this();
     if (!shared->alive || size == 0) return;
+    {
+      std::unique_lock lock(shared->mutex);
+      // Never wait on the core thread itself (that would wait for ourselves).
+      if (!shared->io->get_executor().running_in_this_thread()) {
+        shared->drained.wait(lock, [&] {
+          return shared->queued < Shared::kMaxQueued || !shared->alive;
+        });
+      }
+      shared->queued += size;
+    }
     std::string bytes(reinterpret_cast<const char*>(data), size);
     boost::asio::post(*shared->io, [shared, id, stream, bytes = std::move(bytes)]() mutable {
+      std::size_t n = bytes.size();
       if (shared->alive) shared->events->on_output(id, stream, std::move(bytes));
+      shared->release(n);
     });
   };
   sink_.on_exit = [](void* ctx, uint64_t id, int32_t code, int32_t sig, pmcp_str msg) {
@@ -172,8 +203,14 @@ void Executor::destroy() {
   if (!instance_) return;
   pmcp_executor* instance = instance_;
   instance_ = nullptr;
+  // Events from here on are dropped, and a plugin thread waiting in on_output is released,
+  // so destroy() can join it.
+  {
+    std::lock_guard lock(shared_->mutex);
+    shared_->alive = false;
+  }
+  shared_->drained.notify_all();
   instance->destroy(instance);
-  shared_->alive = false;
 }
 
 }  // namespace pmcp::process

@@ -135,7 +135,7 @@ void run_spawn(ToolContext& ctx, std::shared_ptr<mcp::ToolCall> call) {
   if (args.ok() && env) {
     for (const auto& [k, v] : *env) {
       if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos) {
-        args.fail("spawn: env name '" + k + "' is not a valid variable name (no '=' or NUL)J");
+        args.fail("spawn: env name '" + k + "' is not a valid variable name (no '=' or NUL)");
       } else if (v.find('\0') != std::string::npos) {
         args.fail("spawn: env value of '" + k + "' contains a NUL character");
       }

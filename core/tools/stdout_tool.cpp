@@ -1,6 +1,8 @@
 // stdout: read a process's output. Without `since`: the last lines (the original behaviour).
 // With `since`: the bytes after a cursor, at most maxBytes per stream, with next and dropped.
 // With `grep`: matching lines with absolute line numbers. `view` picks screen or scrollback.
+#include <algorithm>
+
 #include "process/output_matcher.hpp"
 #include "process/signals.hpp"
 #include "process/text_projection.hpp"
@@ -50,14 +52,16 @@ void grep_stream(json::array& out, const process::OutputBuffer& buffer, std::str
     if (!boost::regex_search(lines[i].begin(), lines[i].end(), re)) continue;
     json::object m{{"stream", name}, {"line", first_line + i}, {"text", lines[i]}};
     if (context > 0) {
-      json::array before, after;
-      std::size_t from = i >= static_cast<std::size_t>(context) ? i - static_cast<std::size_t>(context) : 0;
-      for (std::size_t j = from; j < i; ++j) before.push_back(json::string(lines[j]));
-      for (std::size_t j = i + 1; j < lines.size() && j <= i + static_cast<std::size_t>(context); ++j) {
-        after.push_back(json::string(lines[j]));
+      // The match's line with up to `context` lines on each side, joined by newlines.
+      auto span = static_cast<std::size_t>(context);
+      std::size_t from = i >= span ? i - span : 0;
+      std::size_t to = std::min(lines.size() - 1, i + span);
+      std::string block;
+      for (std::size_t j = from; j <= to; ++j) {
+        block.append(lines[j]);
+        if (j < to) block += '\n';
       }
-      m["before"] = std::move(before);
-      m["after"] = std::move(after);
+      m["context"] = std::move(block);
     }
     out.push_back(std::move(m));
   }

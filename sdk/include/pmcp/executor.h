@@ -37,7 +37,9 @@ typedef struct pmcp_executor_sink {
   void (*on_spawned)(void* ctx, uint64_t process_id, int32_t status, int64_t os_pid,
                      pmcp_str message);
 
-  /* Bytes the process wrote on a stream (see pmcp_stream). [any thread] */
+  /* Bytes the process wrote on a stream (see pmcp_stream). [any thread, never the core's]
+   * It may block for a while when the core is behind (back-pressure): do not hold a lock
+   * that the executor's own functions need while calling it. */
   void (*on_output)(void* ctx, uint64_t process_id, int32_t stream, const uint8_t* data,
                     size_t size);
 
