@@ -15,7 +15,12 @@ extern "C" {
 #define PMCP_ABI_VERSION_MAJOR 0
 #define PMCP_ABI_VERSION_MINOR 1
 
-/* The one symbol a plugin exports: `const pmcp_plugin_entry pmcp_plugin_entry;`. */
+/* The one symbol a plugin exports: a const pmcp_plugin_entry object whose symbol name is
+ * "pmcp_plugin_entry". The object cannot share the typedef's name in the same scope, so:
+ *   C++:  namespace my_plugin { extern "C" PMCP_EXPORT const ::pmcp_plugin_entry
+ *             pmcp_plugin_entry = {...}; }   (extern "C" gives the plain symbol name)
+ *   C:    PMCP_EXPORT const pmcp_plugin_entry my_entry __asm__("pmcp_plugin_entry") = {...};
+ * examples/plugin-template shows the C++ form. */
 #define PMCP_ENTRY_SYMBOL "pmcp_plugin_entry"
 
 #if defined(__GNUC__) || defined(__clang__)
