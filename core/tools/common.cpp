@@ -31,13 +31,26 @@ Result<process::ProcessPtr> find_process(ToolContext& context, const mcp::ToolCa
   return found;
 }
 
+void add_status(json::object& o, const process::Process& p) {
+  o["status"] = process::status_name(p.status);
+  o["exitCode"] = p.exit_code ? json::value(*p.exit_code) : json::value(nullptr);
+  if (p.term_signal != 0) o["signal"] = process::signal_name(p.term_signal);
+}
+
+json::object annotations(std::string_view title, bool read_only, bool destructive,
+                         bool idempotent, bool open_world) {
+  return json::object{{"title", title},
+                      {"readOnlyHint", read_only},
+                      {"destructiveHint", destructive},
+                      {"idempotentHint", idempotent},
+                      {"openWorldHint", open_world}};
+}
+
 json::object process_info(const process::Process& p) {
   json::object o;
   o["pid"] = p.id;
   o["command"] = text::sanitize_utf8(p.command);
-  o["status"] = process::status_name(p.status);
-  o["exitCode"] = p.exit_code ? json::value(*p.exit_code) : json::value(nullptr);
-  if (p.term_signal != 0) o["signal"] = process::signal_name(p.term_signal);
+  add_status(o, p);
   o["cwd"] = text::sanitize_utf8(p.cwd);
   o["tty"] = p.tty;
   o["createdAt"] = text::iso8601(p.created_at);

@@ -59,11 +59,7 @@ mcp::ToolDefinition make_kill_tool(ToolContext& ctx) {
     },
     "required": ["id", "signal", "status", "exitCode"]
   })J");
-  tool.descriptor["annotations"] = json::object{{"title", "Signal a process"},
-                                                {"readOnlyHint", false},
-                                                {"destructiveHint", true},
-                                                {"idempotentHint", false},
-                                                {"openWorldHint", false}};
+  tool.descriptor["annotations"] = annotations("Signal a process", false, true, false, false);
   tool.handler = [&ctx](std::shared_ptr<mcp::ToolCall> call) {
     Arguments args(call->arguments(), "kill", {"id", "signal"});
     auto id = args.string("id", true);

@@ -32,11 +32,7 @@ mcp::ToolDefinition make_ps_tool(ToolContext& ctx) {
     },
     "required": ["processes"]
   })J");
-  tool.descriptor["annotations"] = json::object{{"title", "List processes"},
-                                                {"readOnlyHint", true},
-                                                {"destructiveHint", false},
-                                                {"idempotentHint", true},
-                                                {"openWorldHint", false}};
+  tool.descriptor["annotations"] = annotations("List processes", true, false, true, false);
   tool.handler = [&ctx](std::shared_ptr<mcp::ToolCall> call) {
     Arguments args(call->arguments(), "ps", {});
     if (!args.ok()) return call->fail(args.error());

@@ -28,11 +28,7 @@ mcp::ToolDefinition make_resize_tool(ToolContext& ctx) {
     "properties": {"id": {"type": "string"}, "cols": {"type": "integer"}, "rows": {"type": "integer"}},
     "required": ["id", "cols", "rows"]
   })J");
-  tool.descriptor["annotations"] = json::object{{"title", "Resize a terminal"},
-                                                {"readOnlyHint", false},
-                                                {"destructiveHint", false},
-                                                {"idempotentHint", true},
-                                                {"openWorldHint", false}};
+  tool.descriptor["annotations"] = annotations("Resize a terminal", false, false, true, false);
   tool.handler = [&ctx](std::shared_ptr<mcp::ToolCall> call) {
     Arguments args(call->arguments(), "resize", {"id", "cols", "rows"});
     auto id = args.string("id", true);

@@ -42,9 +42,7 @@ json::object spawn_result(const ToolContext& ctx, const process::Process& p, uin
                           const std::string& notice, bool background, bool waited_for = false) {
   json::object o;
   o["pid"] = p.id;
-  o["status"] = process::status_name(p.status);
-  o["exitCode"] = p.exit_code ? json::value(*p.exit_code) : json::value(nullptr);
-  if (p.term_signal != 0) o["signal"] = process::signal_name(p.term_signal);
+  add_status(o, p);
   const std::size_t limit = ctx.config.defaults.output_truncate;
   std::string hint = "read more with the stdout tool (id " + p.id + ")";
   o["stdout"] = text::keep_tail(stream_text(p, false), limit, hint).text;
@@ -245,11 +243,7 @@ mcp::ToolDefinition make_spawn_tool(ToolContext& ctx) {
       "stderr (cut to 8196 characters with a marker).";
   tool.descriptor["inputSchema"] = input_schema();
   tool.descriptor["outputSchema"] = output_schema();
-  tool.descriptor["annotations"] = json::object{{"title", "Run a command"},
-                                                {"readOnlyHint", false},
-                                                {"destructiveHint", true},
-                                                {"idempotentHint", false},
-                                                {"openWorldHint", true}};
+  tool.descriptor["annotations"] = annotations("Run a command", false, true, false, true);
   tool.handler = [&ctx](std::shared_ptr<mcp::ToolCall> call) { run_spawn(ctx, std::move(call)); };
   return tool;
 }

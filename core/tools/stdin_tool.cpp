@@ -41,11 +41,7 @@ mcp::ToolDefinition make_stdin_tool(ToolContext& ctx) {
                    "eof": {"type": "boolean"}},
     "required": ["id", "bytes"]
   })J");
-  tool.descriptor["annotations"] = json::object{{"title", "Send input"},
-                                                {"readOnlyHint", false},
-                                                {"destructiveHint", true},
-                                                {"idempotentHint", false},
-                                                {"openWorldHint", false}};
+  tool.descriptor["annotations"] = annotations("Send input", false, true, false, false);
   tool.handler = [&ctx](std::shared_ptr<mcp::ToolCall> call) {
     Arguments args(call->arguments(), "stdin", {"id", "input", "keys", "eof"});
     auto id = args.string("id", true);

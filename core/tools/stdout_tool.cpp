@@ -118,11 +118,7 @@ mcp::ToolDefinition make_stdout_tool(ToolContext& ctx) {
     },
     "required": ["id", "status", "exitCode", "stdout", "stderr"]
   })J");
-  tool.descriptor["annotations"] = json::object{{"title", "Read output"},
-                                                {"readOnlyHint", true},
-                                                {"destructiveHint", false},
-                                                {"idempotentHint", true},
-                                                {"openWorldHint", false}};
+  tool.descriptor["annotations"] = annotations("Read output", true, false, true, false);
   tool.handler = [&ctx](std::shared_ptr<mcp::ToolCall> call) {
     Arguments args(call->arguments(), "stdout",
                    {"id", "lines", "since", "maxBytes", "stream", "grep", "context",
@@ -153,9 +149,7 @@ mcp::ToolDefinition make_stdout_tool(ToolContext& ctx) {
 
     json::object o;
     o["id"] = p.id;
-    o["status"] = process::status_name(p.status);
-    o["exitCode"] = p.exit_code ? json::value(*p.exit_code) : json::value(nullptr);
-    if (p.term_signal != 0) o["signal"] = process::signal_name(p.term_signal);
+    add_status(o, p);
     o["tty"] = p.tty;
     o["stdout"] = "";
     o["stderr"] = "";

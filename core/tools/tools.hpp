@@ -28,6 +28,11 @@ std::vector<mcp::ToolDefinition> make_tools(ToolContext& context);
 
 // Shared pieces of the tools (tools/common.cpp).
 json::object process_info(const process::Process& process);
+// Adds status, exitCode and (when a signal ended it) signal, as every tool reports them.
+void add_status(json::object& out, const process::Process& process);
+// The MCP tool annotations object.
+json::object annotations(std::string_view title, bool read_only, bool destructive,
+                         bool idempotent, bool open_world = false);
 // Output of one stream as valid UTF-8: the rendered terminal for TTY stdout, else the bytes.
 std::string stream_text(const process::Process& process, bool stderr_stream);
 // The child's environment: the configured pass-through names and fixed values, TERM for a TTY,

@@ -69,11 +69,7 @@ mcp::ToolDefinition make_wait_tool(ToolContext& ctx) {
     },
     "required": ["id", "status", "running", "exitCode", "next"]
   })J");
-  tool.descriptor["annotations"] = json::object{{"title", "Wait for output or exit"},
-                                                {"readOnlyHint", true},
-                                                {"destructiveHint", false},
-                                                {"idempotentHint", false},
-                                                {"openWorldHint", false}};
+  tool.descriptor["annotations"] = annotations("Wait for output or exit", true, false, false, false);
   tool.handler = [&ctx](std::shared_ptr<mcp::ToolCall> call) {
     Arguments args(call->arguments(), "wait",
                    {"id", "until", "ignoreCase", "stream", "timeoutMs", "since"});
