@@ -1,4 +1,5 @@
 #include "process/stdin_escapes.hpp"
+#include "util/text.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -31,23 +32,6 @@ std::optional<uint32_t> parse_hex(std::string_view digits) {
   return value;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 bool is_high_surrogate(uint32_t cp) { return cp >= 0xD800 && cp <= 0xDBFF; }
 bool is_low_surrogate(uint32_t cp) { return cp >= 0xDC00 && cp <= 0xDFFF; }
@@ -172,7 +156,7 @@ class Decoder {
                                 "\\uDBFF; or write the code point in braces, e.g. \\u{1F600}");
     }
     if (!is_high_surrogate(*value)) {
-      append_utf8(out, *value);
+      pmcp::text::append_utf8(out, *value);
       return std::nullopt;
     }
     // A high surrogate: the next six bytes must be \u and a low surrogate.
@@ -185,7 +169,7 @@ class Decoder {
                                 "\\uDC00-\\uDFFF (e.g. \\uD83D\\uDE00); or write the code "
                                 "point in braces, e.g. \\u{1F600}");
     }
-    append_utf8(out, 0x10000 + ((*value - 0xD800) << 10) + (*low - 0xDC00));
+    pmcp::text::append_utf8(out, 0x10000 + ((*value - 0xD800) << 10) + (*low - 0xDC00));
     consumed = 12;
     return std::nullopt;
   }
@@ -213,7 +197,7 @@ class Decoder {
                                 ": surrogates D800-DFFF are not characters; write the code "
                                 "point itself, e.g. \\u{1F600}");
     }
-    append_utf8(out, *value);
+    pmcp::text::append_utf8(out, *value);
     consumed = close + 1 - start;
     return std::nullopt;
   }

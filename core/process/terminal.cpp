@@ -1,4 +1,5 @@
 #include "process/terminal.hpp"
+#include "util/text.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -10,24 +11,6 @@ namespace {
 // libvterm marks the cell after a double-width character with this value in chars[0].
 constexpr uint32_t continuation_cell = static_cast<uint32_t>(-1);
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Decodes one UTF-8 sequence at text[i] (text was produced by append_utf8, so it is valid).
 uint32_t next_code_point(std::string_view text, std::size_t& i) {
@@ -53,7 +36,7 @@ std::size_t append_cell(std::string& out, const VTermScreenCell& cell) {
   }
   std::size_t count = 0;
   for (int k = 0; k < VTERM_MAX_CHARS_PER_CELL && cell.chars[k] != 0; ++k) {
-    append_utf8(out, cell.chars[k]);
+    pmcp::text::append_utf8(out, cell.chars[k]);
     ++count;
   }
   return count;

@@ -4,10 +4,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace pmcp::text {
+
+// Appends code point cp as UTF-8; surrogates and values above U+10FFFF become U+FFFD.
+void append_utf8(std::string& out, uint32_t cp);
 
 // Replaces every invalid UTF-8 sequence with U+FFFD; valid input is returned unchanged.
 std::string sanitize_utf8(std::string_view bytes);
