@@ -37,6 +37,16 @@ void add_status(json::object& o, const process::Process& p) {
   if (p.term_signal != 0) o["signal"] = process::signal_name(p.term_signal);
 }
 
+mcp::ToolDefinition define_tool(std::string_view name, std::string_view title,
+                                std::string_view description) {
+  mcp::ToolDefinition tool;
+  tool.name = std::string(name);
+  tool.descriptor["name"] = name;
+  tool.descriptor["title"] = title;
+  tool.descriptor["description"] = description;
+  return tool;
+}
+
 json::object annotations(std::string_view title, bool read_only, bool destructive,
                          bool idempotent, bool open_world) {
   return json::object{{"title", title},

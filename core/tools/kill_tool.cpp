@@ -30,14 +30,11 @@ struct KillWait {
 }  // namespace
 
 mcp::ToolDefinition make_kill_tool(ToolContext& ctx) {
-  mcp::ToolDefinition tool;
-  tool.name = "kill";
-  tool.descriptor["name"] = "kill";
-  tool.descriptor["title"] = "Signal a process";
-  tool.descriptor["description"] =
+  mcp::ToolDefinition tool = define_tool(
+      "kill", "Signal a process",
       "Send a signal to a process and everything it started (its whole process group). "
       "signal is a name (SIGTERM, TERM, SIGINT, SIGKILL, ...) or a number; default SIGTERM. "
-      "Waits up to 1 s and reports whether the process has ended.";
+      "Waits up to 1 s and reports whether the process has ended.");
   tool.descriptor["inputSchema"] = json::parse(R"J({
     "type": "object",
     "properties": {

@@ -5,13 +5,10 @@
 namespace pmcp::tools {
 
 mcp::ToolDefinition make_ps_tool(ToolContext& ctx) {
-  mcp::ToolDefinition tool;
-  tool.name = "ps";
-  tool.descriptor["name"] = "ps";
-  tool.descriptor["title"] = "List processes";
-  tool.descriptor["description"] =
+  mcp::ToolDefinition tool = define_tool(
+      "ps", "List processes",
       "List the processes this server started: running ones and recently ended ones, oldest "
-      "first, with pid, command, status, exitCode, signal, cwd, tty and createdAt.";
+      "first, with pid, command, status, exitCode, signal, cwd, tty and createdAt.");
   tool.descriptor["inputSchema"] = json::parse(
       R"J({"type": "object", "properties": {}, "additionalProperties": false})J");
   tool.descriptor["outputSchema"] = json::parse(R"J({

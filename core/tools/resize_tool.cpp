@@ -6,13 +6,10 @@
 namespace pmcp::tools {
 
 mcp::ToolDefinition make_resize_tool(ToolContext& ctx) {
-  mcp::ToolDefinition tool;
-  tool.name = "resize";
-  tool.descriptor["name"] = "resize";
-  tool.descriptor["title"] = "Resize a terminal";
-  tool.descriptor["description"] =
+  mcp::ToolDefinition tool = define_tool(
+      "resize", "Resize a terminal",
       "Resize the terminal of a tty process (cols x rows). The program receives SIGWINCH and "
-      "redraws; stdout shows the new layout. Only for processes started with tty: true.";
+      "redraws; stdout shows the new layout. Only for processes started with tty: true.");
   tool.descriptor["inputSchema"] = json::parse(R"J({
     "type": "object",
     "properties": {

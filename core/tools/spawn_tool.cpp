@@ -229,18 +229,15 @@ void run_spawn(ToolContext& ctx, std::shared_ptr<mcp::ToolCall> call) {
 }  // namespace
 
 mcp::ToolDefinition make_spawn_tool(ToolContext& ctx) {
-  mcp::ToolDefinition tool;
-  tool.name = "spawn";
-  tool.descriptor["name"] = "spawn";
-  tool.descriptor["title"] = "Run a command";
-  tool.descriptor["description"] =
+  mcp::ToolDefinition tool = define_tool(
+      "spawn", "Run a command",
       "Run a shell command (/bin/sh -c). In the foreground it waits until the command exits or "
       "timeoutMs passes (default 10000, max 60000); a command still running then continues in "
       "the background and the result has status \"running\". background: true returns at once. "
       "tty: true gives the command a real 120x30 terminal for interactive programs (vim, python "
       "REPL, top); then drive it with stdin and read the screen with stdout. The result holds "
       "pid (the id for the other tools), status, exitCode, signal, and the end of stdout and "
-      "stderr (cut to 8196 characters with a marker).";
+      "stderr (cut to 8196 characters with a marker).");
   tool.descriptor["inputSchema"] = input_schema();
   tool.descriptor["outputSchema"] = output_schema();
   tool.descriptor["annotations"] = annotations("Run a command", false, true, false, true);

@@ -12,17 +12,14 @@ constexpr std::size_t kTtyChunk = 1024;
 }
 
 mcp::ToolDefinition make_stdin_tool(ToolContext& ctx) {
-  mcp::ToolDefinition tool;
-  tool.name = "stdin";
-  tool.descriptor["name"] = "stdin";
-  tool.descriptor["title"] = "Send input";
-  tool.descriptor["description"] =
+  mcp::ToolDefinition tool = define_tool(
+      "stdin", "Send input",
       "Send input to a running process (terminal or pipe). Escapes in input: \\n newline, \\r "
       "carriage return (Enter on a tty), \\t tab, \\\\ backslash, \\e escape, \\xHH a byte "
       "(\\x03 is Ctrl-C, \\x04 Ctrl-D), \\uHHHH and \\u{H...} a Unicode character. keys: named "
       "keys sent after input, e.g. [\"Escape\", \":wq\" is input, \"Enter\"], \"Up\", \"C-c\", "
       "\"F5\", \"M-x\". eof: true closes a pipe's stdin (or sends Ctrl-D on a tty). Then use "
-      "wait to see the reaction.";
+      "wait to see the reaction.");
   tool.descriptor["inputSchema"] = json::parse(R"J({
     "type": "object",
     "properties": {

@@ -70,17 +70,14 @@ void grep_stream(json::array& out, const process::OutputBuffer& buffer, std::str
 }  // namespace
 
 mcp::ToolDefinition make_stdout_tool(ToolContext& ctx) {
-  mcp::ToolDefinition tool;
-  tool.name = "stdout";
-  tool.descriptor["name"] = "stdout";
-  tool.descriptor["title"] = "Read output";
-  tool.descriptor["description"] =
+  mcp::ToolDefinition tool = define_tool(
+      "stdout", "Read output",
       "Read a process's output (running or ended). Default: the last `lines` lines of stdout "
       "and stderr; for a tty process, the terminal as a person sees it (scrollback plus screen, "
       "no escape codes; view: \"screen\" gives only the screen and the cursor). since: a cursor "
       "from an earlier result's next returns exactly the bytes after it (at most maxBytes per "
       "stream) with next and dropped, so following next reads every byte once. grep: a regex; "
-      "returns matching lines with absolute 1-based line numbers and `context` lines around.";
+      "returns matching lines with absolute 1-based line numbers and `context` lines around.");
   tool.descriptor["inputSchema"] = json::parse(R"J({
     "type": "object",
     "properties": {

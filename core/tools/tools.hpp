@@ -30,6 +30,9 @@ std::vector<mcp::ToolDefinition> make_tools(ToolContext& context);
 json::object process_info(const process::Process& process);
 // Adds status, exitCode and (when a signal ended it) signal, as every tool reports them.
 void add_status(json::object& out, const process::Process& process);
+// A tool definition with its name, title and description filled in (name set once).
+mcp::ToolDefinition define_tool(std::string_view name, std::string_view title,
+                                std::string_view description);
 // The MCP tool annotations object.
 json::object annotations(std::string_view title, bool read_only, bool destructive,
                          bool idempotent, bool open_world = false);

@@ -20,18 +20,15 @@ uint32_t resolve_timeout(const ToolContext& ctx, std::optional<int64_t> requeste
 }
 
 mcp::ToolDefinition make_wait_tool(ToolContext& ctx) {
-  mcp::ToolDefinition tool;
-  tool.name = "wait";
-  tool.descriptor["name"] = "wait";
-  tool.descriptor["title"] = "Wait for output or exit";
-  tool.descriptor["description"] =
+  mcp::ToolDefinition tool = define_tool(
+      "wait", "Wait for output or exit",
       "Wait until a process prints something matching a pattern, exits, or goes quiet, instead "
       "of polling. until: {pattern?: ECMAScript regex (multiline: ^ and $ match at line "
       "boundaries), exit?: true, idleMs?: N}. By default only output after your last stdin "
       "write counts (the echo of what you typed is skipped), so after sending a line to a "
       "REPL, wait for its prompt with pattern \"^>>> \". Returns status matched | exited | "
       "idle | timeout (a timeout is not an error), the match with line number and context, "
-      "exitCode, and next: a cursor to continue from (pass it as since).";
+      "exitCode, and next: a cursor to continue from (pass it as since).");
   tool.descriptor["inputSchema"] = json::parse(R"J({
     "type": "object",
     "properties": {
