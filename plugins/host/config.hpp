@@ -1,18 +1,37 @@
-// The host executor's configuration: its TOML table, handed over as JSON text.
+// The host executor's configuration: its TOML table [host], handed over as JSON text, and the
+// sandbox policy read from it.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace pmcp::host {
 
-// Returns the top-level keys of a JSON object, in order. Empty or blank text counts as {}.
-// Throws sdk::Error(PMCP_ERR_INVALID_ARGUMENT) when the text is not a JSON object.
-std::vector<std::string> top_level_keys(std::string_view json);
+// The sandbox policy. Paths are absolute and normalized (see parse_config); domains are as
+// written. It is fixed when the executor is created: nothing changes it afterwards.
+struct SandboxConfig {
+  bool enabled = true;
+  std::string bwrap;  // the bubblewrap program; "" = `bwrap` looked up in PATH
+  std::vector<std::string> allow_write;
+  std::vector<std::string> deny_read;
+  std::vector<std::string> deny_write;
+  std::vector<std::string> allowed_domains{"*"};
+  std::vector<std::string> denied_domains;
+  std::map<std::string, std::string> test_resolve;  // host name -> IP address, tests only
+};
 
-// Validates the configuration. For now the host executor accepts no settings: every key is an
-// error naming it, and the sandbox keys fail closed with a way out. Throws sdk::Error.
-void check_config(std::string_view json);
+struct HostConfig {
+  SandboxConfig sandbox;
+};
+
+// Parses the [host] table. Empty or blank text counts as {}. Paths may start with `~` (the
+// server's HOME) or be relative (to base_dir, the server's working directory); they come out
+// absolute and lexically normalized, with symbolic links resolved where the path exists.
+// Throws sdk::Error(PMCP_ERR_INVALID_ARGUMENT) naming the key on an unknown key, a wrong type
+// or a bad value.
+HostConfig parse_config(std::string_view json, const std::string& base_dir,
+                        const std::string& home);
 
 }  // namespace pmcp::host

@@ -85,7 +85,9 @@ void clear_pending_sigpipe() noexcept {
 }
 
 int32_t status_for(int32_t stage, int err) {
-  if (stage == proto::kStageSupervisorExec) return PMCP_ERR_UNAVAILABLE;
+  if (stage == proto::kStageSupervisorExec || stage == proto::kStageSandboxExec ||
+      stage == proto::kStageSeccomp || stage == proto::kStageSandbox)
+    return PMCP_ERR_UNAVAILABLE;
   switch (err) {
     case ENOENT:
     case ENOTDIR:
@@ -220,10 +222,12 @@ struct HostExecutor::Proc {
 // ---- construction ----
 
 HostExecutor::HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink,
-                           std::string supervisor, std::string default_cwd)
+                           std::string supervisor, std::string default_cwd,
+                           std::unique_ptr<Sandbox> sandbox)
     : host_(host),
       supervisor_(std::move(supervisor)),
       default_cwd_(std::move(default_cwd)),
+      sandbox_(std::move(sandbox)),
       server_pid_(getpid()) {
   std::memcpy(&sink_, &sink, std::min<std::size_t>(sink.struct_size, sizeof sink_));
   buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
@@ -289,6 +293,9 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     throw Error(PMCP_ERR_INVALID_ARGUMENT, "unknown spawn flags " + std::to_string(o.flags));
   if (o.envc > 0 && o.envp == nullptr)
     throw Error(PMCP_ERR_INVALID_ARGUMENT, "envp is null but envc is not 0");
+  // Fail closed: a sandbox that is on but cannot work refuses every command, with the reason.
+  if (sandbox_ != nullptr && !sandbox_->unavailable().empty())
+    throw Error(PMCP_ERR_UNAVAILABLE, sandbox_->unavailable());
 
   auto p = std::make_unique<Proc>();
   p->id = o.process_id;
@@ -320,7 +327,18 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     p->env.emplace_back(entry);
   }
   p->args = {supervisor_, proto::kTag, p->pty ? "pty" : "pipe", p->cwd,
-             std::to_string(server_pid_)};
+             std::to_string(server_pid_), "0"};
+  if (sandbox_ != nullptr) {
+    // The policy's variables (the proxy) replace any of the same name.
+    for (const std::string& add : sandbox_->environment()) {
+      const std::string name = add.substr(0, add.find('=') + 1);
+      std::erase_if(p->env, [&](const std::string& e) { return e.starts_with(name); });
+      p->env.push_back(add);
+    }
+    std::vector<std::string> wrapper = sandbox_->wrapper(p->pty, p->cwd);
+    p->args.back() = std::to_string(wrapper.size());
+    for (std::string& w : wrapper) p->args.push_back(std::move(w));
+  }
   for (std::size_t i = 0; i < o.argc; ++i) {
     if (o.argv[i] == nullptr)
       throw Error(PMCP_ERR_INVALID_ARGUMENT, "argv[" + std::to_string(i) + "] is null");
@@ -595,12 +613,16 @@ void HostExecutor::handle_event(uint64_t t, uint32_t events) {
 
 bool HostExecutor::on_status(Proc& p) {
   for (;;) {
-    proto::Record r{};
-    const ssize_t n = recv(p.sock, &r, sizeof r, MSG_DONTWAIT);
-    if (n == static_cast<ssize_t>(sizeof r)) {
-      if (!on_record(p, r)) return false;
+    char buf[proto::kMaxMessage];
+    const ssize_t n = recv(p.sock, buf, sizeof buf, MSG_DONTWAIT);
+    if (n >= static_cast<ssize_t>(sizeof(proto::Record))) {
+      proto::Record r{};
+      std::memcpy(&r, buf, sizeof r);
+      const std::string_view text(buf + sizeof r, static_cast<std::size_t>(n) - sizeof r);
+      if (!on_record(p, r, text)) return false;
       continue;
     }
+    if (n > 0) continue;  // a short message: not ours
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return true;
     // End of file (or a broken socket): the supervisor has exited.
@@ -610,7 +632,7 @@ bool HostExecutor::on_status(Proc& p) {
   }
 }
 
-bool HostExecutor::on_record(Proc& p, const proto::Record& r) {
+bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view text) {
   switch (r.kind) {
     case proto::kStarted: {
       if (p.state != State::kStarting) return true;
@@ -630,6 +652,11 @@ bool HostExecutor::on_record(Proc& p, const proto::Record& r) {
     case proto::kFailed:
       if (p.state != State::kStarting) return true;
       fail_start(p, status_for(r.a, r.b), describe_failure(p, r.a, r.b));
+      return false;
+    case proto::kFailedText:
+      if (p.state != State::kStarting) return true;
+      fail_start(p, r.b != 0 ? status_for(r.a, r.b) : PMCP_ERR_UNAVAILABLE,
+                 "cannot start the sandbox for '" + p.argv0 + "': " + std::string(text));
       return false;
     case proto::kExited: {
       if (p.exit_known) return true;
@@ -977,6 +1004,10 @@ std::string HostExecutor::describe_failure(const Proc& p, int32_t stage, int err
       return "cannot start a new session for the process: " + text;
     case proto::kStageTerminal:
       return "cannot make the pseudo-terminal the process's controlling terminal: " + text;
+    case proto::kStageSandboxExec:
+      return "cannot start the sandbox (bubblewrap): " + text;
+    case proto::kStageSeccomp:
+      return "cannot load the sandbox's seccomp filter: " + text;
     default:
       return "cannot set up the process: " + text;
   }

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "pmcp/executor.h"
 #include "pmcp/plugin.hpp"
 #include "protocol.hpp"
+#include "sandbox.hpp"
 
 namespace pmcp::host {
 
@@ -44,8 +46,9 @@ class IdSet {
 class HostExecutor final : public sdk::ExecutorBase {
  public:
   // Throws sdk::Error when the instance cannot be set up.
+  // sandbox: null when commands run unsandboxed ([host.sandbox] enabled = false).
   HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink, std::string supervisor,
-               std::string default_cwd);
+               std::string default_cwd, std::unique_ptr<Sandbox> sandbox);
   ~HostExecutor() override;
 
   HostExecutor(const HostExecutor&) = delete;
@@ -74,7 +77,7 @@ class HostExecutor final : public sdk::ExecutorBase {
   void start(std::unique_ptr<Proc> owned);
   void handle_event(uint64_t tag, uint32_t events);
   bool on_status(Proc& p);
-  bool on_record(Proc& p, const proto::Record& r);
+  bool on_record(Proc& p, const proto::Record& r, std::string_view text);
   void on_supervisor_gone(Proc& p);
   void read_output(Proc& p, bool is_stderr, std::size_t max_bytes);
   void close_output(Proc& p, bool is_stderr);
@@ -97,6 +100,7 @@ class HostExecutor final : public sdk::ExecutorBase {
   pmcp_executor_sink sink_{};
   const std::string supervisor_;
   const std::string default_cwd_;
+  const std::unique_ptr<Sandbox> sandbox_;
   const pid_t server_pid_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;

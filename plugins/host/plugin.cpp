@@ -67,11 +67,23 @@ int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
     if (sink == nullptr || sink->struct_size < sizeof(pmcp_executor_sink) ||
         sink->on_spawned == nullptr || sink->on_output == nullptr || sink->on_exit == nullptr)
       throw Error(PMCP_ERR_INVALID_ARGUMENT, "the executor sink is missing or incomplete");
-    pmcp::host::check_config(sdk::view(config_json));
+    const pmcp_host* services = host != nullptr ? host : g_host;
+    const std::string cwd = current_dir();
+    const char* home = std::getenv("HOME");
+    pmcp::host::HostConfig config =
+        pmcp::host::parse_config(sdk::view(config_json), cwd, home != nullptr ? home : "");
     std::string supervisor = locate_supervisor();
-    auto impl = std::make_unique<pmcp::host::HostExecutor>(host != nullptr ? host : g_host,
-                                                           *sink, std::move(supervisor),
-                                                           current_dir());
+    std::unique_ptr<pmcp::host::Sandbox> sandbox;
+    if (config.sandbox.enabled) {
+      sandbox = std::make_unique<pmcp::host::Sandbox>(
+          services, std::move(config.sandbox), supervisor.substr(0, supervisor.rfind('/')), cwd);
+    } else {
+      sdk::log(services, PMCP_LOG_WARN,
+               "the host sandbox is off ([host.sandbox] enabled = false): commands run with "
+               "all the rights of the server's user");
+    }
+    auto impl = std::make_unique<pmcp::host::HostExecutor>(
+        services, *sink, std::move(supervisor), cwd, std::move(sandbox));
     const char* default_cwd = impl->default_cwd();
     *out = sdk::make_executor(std::move(impl), "host", default_cwd);
     return PMCP_OK;

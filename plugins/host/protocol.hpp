@@ -16,6 +16,13 @@ namespace pmcp::host::proto {
 inline constexpr const char* kTag = "pmcp-host-supervisor/1";
 // Name of the supervisor executable, installed next to pmcp-host.so.
 inline constexpr const char* kSupervisorName = "pmcp-host-supervisor";
+// The sandbox launcher (sandbox_init.cpp): installed next to the supervisor, argv[1] is its tag.
+inline constexpr const char* kSandboxInitName = "pmcp-sandbox-init";
+inline constexpr const char* kSandboxInitTag = "pmcp-sandbox-init/1";
+// Inside the sandbox, the launcher's end of its channel to the supervisor, and the command's
+// real stderr while fd 2 still carries bubblewrap's own messages to the supervisor.
+inline constexpr int kSandboxChannelFd = 3;
+inline constexpr int kSandboxStderrFd = 4;
 // The supervisor's end of the socketpair.
 inline constexpr int kSocketFd = 3;
 
@@ -23,7 +30,16 @@ enum Kind : int32_t {
   kStarted = 1,  // a = pid of the child; it has exec'd successfully
   kFailed = 2,   // a = Stage, b = errno; the child did not start (no kExited follows)
   kExited = 3,   // a = wait status of the child; everything left of it has been killed
+  // Sandbox only. kFailedText: like kFailed (a = Stage, b = errno or 0), followed in the same
+  // message by a UTF-8 text that says why. kPid: sent by the sandboxed command itself before
+  // exec, so that the kernel attaches its credentials (SCM_CREDENTIALS) and translates its pid
+  // into the supervisor's PID namespace.
+  kFailedText = 4,
+  kPid = 5,
 };
+
+// Largest message on the control socket: a Record plus text.
+inline constexpr int kMaxMessage = 4096;
 
 enum Stage : int32_t {
   kStageSupervisorExec = 1,  // exec of the supervisor itself failed
@@ -33,6 +49,9 @@ enum Stage : int32_t {
   kStageChdir = 5,
   kStageExec = 6,
   kStageSetup = 7,  // anything else in the supervisor before the fork
+  kStageSandbox = 8,      // bubblewrap or the sandbox launcher could not set up the sandbox
+  kStageSandboxExec = 9,  // exec of bubblewrap failed
+  kStageSeccomp = 10,     // loading the seccomp filter failed
 };
 
 struct Record {

@@ -35,7 +35,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <initializer_list>
+#include <string>
+#include <vector>
 
 #include "protocol.hpp"
 
@@ -178,11 +181,283 @@ bool read_failure(int errfd, proto::Record& r) {
   }
 }
 
+// ---- sandboxed commands ----
+//
+// The child execs bubblewrap, which runs pmcp-sandbox-init, which forks the command. bubblewrap
+// and the launcher stay in the child's session (no terminal); the command gets a session of its
+// own inside the sandbox. Signals go to the command's process group, whose pid the command sends
+// us itself (the kernel translates it). The exit status comes from the launcher, which waits
+// for the command: bubblewrap's own status cannot tell "killed by SIGINT" from "exit 130".
+
+[[noreturn]] void exec_sandbox(int errfd, int channel, int bwrap_log, char** argv,
+                               pid_t supervisor) {
+  if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != supervisor) _exit(127);
+  // fd 2 = bubblewrap's messages, 3 = the launcher's channel, 4 = the command's stderr.
+  errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
+  const int real_err = fcntl(2, F_DUPFD, 10);
+  channel = fcntl(channel, F_DUPFD, 10);
+  bwrap_log = fcntl(bwrap_log, F_DUPFD, 10);
+  if (errfd < 0 || real_err < 0 || channel < 0 || bwrap_log < 0 ||
+      dup2(channel, proto::kSandboxChannelFd) < 0 ||
+      dup2(real_err, proto::kSandboxStderrFd) < 0 || dup2(bwrap_log, 2) < 0)
+    child_fail(errfd >= 0 ? errfd : 2, proto::kStageSetup);
+  close(channel);
+  close(real_err);
+  close(bwrap_log);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  execv(argv[0], argv);
+  child_fail(errfd, proto::kStageSandboxExec);
+}
+
+void send_text(int32_t stage, int32_t err, const std::string& text) {
+  char buf[proto::kMaxMessage];
+  const proto::Record r{proto::kFailedText, stage, err};
+  std::memcpy(buf, &r, sizeof r);
+  const std::size_t n = std::min(text.size(), sizeof buf - sizeof r);
+  std::memcpy(buf + sizeof r, text.data(), n);
+  while (send(proto::kSocketFd, buf, sizeof r + n, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+[[noreturn]] void run_sandboxed(char** sandbox, long sandbox_argc, char** command, int sigfd) {
+  std::vector<char*> args(sandbox, sandbox + sandbox_argc);
+  for (char** c = command; *c != nullptr; ++c) args.push_back(*c);
+  args.push_back(nullptr);
+
+  int errpipe[2];
+  int channel[2];
+  int log_pipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0 ||
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) < 0 ||
+      pipe2(log_pipe, O_CLOEXEC) < 0) {
+    send_record(proto::kFailed, proto::kStageSetup, errno);
+    _exit(1);
+  }
+  const int on = 1;
+  setsockopt(channel[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+  const pid_t self = getpid();
+  const pid_t child = fork();
+  if (child < 0) {
+    send_record(proto::kFailed, proto::kStageFork, errno);
+    _exit(1);
+  }
+  if (child == 0) exec_sandbox(errpipe[1], channel[1], log_pipe[1], args.data(), self);
+  close(errpipe[1]);
+  close(channel[1]);
+  close(log_pipe[1]);
+  const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    for (int fd = 0; fd < 3; ++fd) dup2(devnull, fd);
+    if (devnull > 2) close(devnull);
+  }
+  fcntl(channel[0], F_SETFL, O_NONBLOCK);
+  fcntl(log_pipe[0], F_SETFL, O_NONBLOCK);
+
+  int errfd = errpipe[0];
+  int chan = channel[0];
+  int logfd = log_pipe[0];
+  std::string log_text;
+  pid_t command_pid = 0;
+  bool started = false;
+  bool have_status = false;
+  int launcher_status = 0;
+  bool have_failure = false;
+  std::string failure;  // a whole kFailed / kFailedText message
+  bool child_reaped = false;
+  int child_status = 0;
+
+  const auto read_log = [&] {
+    char buf[1024];
+    for (;;) {
+      const ssize_t n = read(logfd, buf, sizeof buf);
+      if (n > 0) {
+        if (log_text.size() < 2048) log_text.append(buf, static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0) {
+        close(logfd);
+        logfd = -1;
+      }
+      return;
+    }
+  };
+  const auto read_channel = [&] {
+    for (;;) {
+      char buf[proto::kMaxMessage];
+      char control[CMSG_SPACE(sizeof(ucred))];
+      iovec iov{buf, sizeof buf};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = recvmsg(chan, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) {
+        close(chan);
+        chan = -1;
+        return;
+      }
+      if (n < static_cast<ssize_t>(sizeof(proto::Record))) continue;
+      proto::Record r{};
+      std::memcpy(&r, buf, sizeof r);
+      switch (r.kind) {
+        case proto::kPid:
+          for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+              ucred cred{};
+              std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+              command_pid = cred.pid;
+            }
+          }
+          break;
+        case proto::kStarted:
+          if (!started && command_pid > 0) {
+            started = true;
+            send_record(proto::kStarted, static_cast<int32_t>(command_pid), 0);
+          }
+          break;
+        case proto::kFailed:
+        case proto::kFailedText:
+          if (!started && !have_failure) {
+            have_failure = true;
+            failure.assign(buf, static_cast<std::size_t>(n));
+          }
+          break;
+        case proto::kExited:
+          have_status = true;
+          launcher_status = r.a;
+          break;
+        default:
+          break;
+      }
+    }
+  };
+
+  for (;;) {
+    pollfd fds[5] = {{proto::kSocketFd, POLLIN, 0},
+                     {sigfd, POLLIN, 0},
+                     {errfd, POLLIN, 0},  // poll skips the negative (closed) ones
+                     {chan, POLLIN, 0},
+                     {logfd, POLLIN, 0}};
+    if (poll(fds, 5, -1) < 0) {
+      if (errno == EINTR) continue;
+      kill_all_and_exit(child, child_reaped, sigfd);
+    }
+    if (errfd >= 0 && fds[2].revents != 0) {
+      proto::Record r{};
+      const bool failed = read_failure(errfd, r);
+      close(errfd);
+      errfd = -1;
+      if (failed) {
+        if (!child_reaped) {
+          while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+          }
+        }
+        send_record(proto::kFailed, r.a, r.b);
+        _exit(0);
+      }
+    }
+    if (chan >= 0 && fds[3].revents != 0) read_channel();
+    if (logfd >= 0 && fds[4].revents != 0) read_log();
+
+    bool terminate = false;
+    if (fds[1].revents != 0) {
+      signalfd_siginfo si{};
+      while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo != SIGCHLD) terminate = true;
+      }
+      for (;;) {
+        int st = 0;
+        const pid_t r = waitpid(-1, &st, WNOHANG);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (r == child) {
+          child_reaped = true;
+          child_status = st;
+        }
+      }
+    }
+    if (fds[0].revents != 0) {
+      proto::Command c{};
+      const ssize_t n = recv(proto::kSocketFd, &c, sizeof c, MSG_DONTWAIT);
+      if (n == static_cast<ssize_t>(sizeof c)) {
+        if (c.op == proto::kOpSignal && !child_reaped && !have_status) {
+          if (command_pid > 0) {
+            if (kill(-command_pid, c.arg) < 0 && errno == ESRCH) kill(command_pid, c.arg);
+          } else {
+            kill(child, c.arg);  // still setting up: the sandbox as a whole
+          }
+        }
+      } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        terminate = true;
+      }
+    }
+    if (terminate) kill_all_and_exit(child, child_reaped, sigfd);
+
+    if (child_reaped) {
+      // bubblewrap is gone, and with it the whole PID namespace.
+      if (chan >= 0) read_channel();
+      if (errfd >= 0) {
+        proto::Record r{};
+        if (read_failure(errfd, r)) {
+          send_record(proto::kFailed, r.a, r.b);
+          _exit(0);
+        }
+      }
+      sweep(child, sigfd, kSweepBudgetMs);
+      if (!started) {
+        if (have_failure) {
+          while (send(proto::kSocketFd, failure.data(), failure.size(), MSG_NOSIGNAL) < 0 &&
+                 errno == EINTR) {
+          }
+          _exit(0);
+        }
+        for (int i = 0; i < 50 && logfd >= 0; ++i) {
+          pollfd p{logfd, POLLIN, 0};
+          poll(&p, 1, 10);
+          read_log();
+        }
+        std::string why = trim(log_text);
+        if (why.empty()) {
+          why = "the sandbox (bubblewrap) ended before the command started";
+          if (WIFEXITED(child_status))
+            why += " (exit status " + std::to_string(WEXITSTATUS(child_status)) + ")";
+          if (WIFSIGNALED(child_status))
+            why += " (killed by signal " + std::to_string(WTERMSIG(child_status)) + ")";
+        }
+        send_text(proto::kStageSandbox, 0, why);
+        _exit(0);
+      }
+      send_record(proto::kExited, have_status ? launcher_status : child_status, 0);
+      _exit(0);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // argv: supervisor TAG MODE CWD SERVER_PID COMMAND [ARG...]
-  if (argc < 6 || std::strcmp(argv[1], proto::kTag) != 0) {
+  // argv: supervisor TAG MODE CWD SERVER_PID N [SANDBOX_ARG x N] COMMAND [ARG...]
+  // With N > 0 the command runs under SANDBOX_ARG... (bubblewrap and its launcher).
+  const long sandbox_argc = argc >= 7 ? std::strtol(argv[5], nullptr, 10) : -1;
+  if (argc < 7 || std::strcmp(argv[1], proto::kTag) != 0 || sandbox_argc < 0 ||
+      sandbox_argc > argc - 7) {
     std::fprintf(stderr,
                  "%s: internal helper of the process-mcp host executor, not meant to be run "
                  "by hand\n",
@@ -192,7 +467,8 @@ int main(int argc, char** argv) {
   const bool pty = std::strcmp(argv[2], "pty") == 0;
   const char* cwd = argv[3];
   const pid_t server = static_cast<pid_t>(std::strtol(argv[4], nullptr, 10));
-  char** command = argv + 5;
+  char** sandbox = argv + 6;
+  char** command = argv + 6 + sandbox_argc;
 
   // The executor thread started us with every signal blocked; a pending SIGTERM from the
   // parent-death signal stays pending and shows up on the signalfd below.
@@ -211,6 +487,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (getppid() != server) return 0;  // the server died before we armed everything
+
+  if (sandbox_argc > 0) run_sandboxed(sandbox, sandbox_argc, command, sigfd);
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) {

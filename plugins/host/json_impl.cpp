@@ -1,0 +1,2 @@
+// Boost.JSON compiled into the plugin (header-only use): the plugin links no Boost library.
+#include <boost/json/src.hpp>

@@ -1,0 +1,255 @@
+#include "sandbox.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "pmcp/plugin.hpp"
+#include "protocol.hpp"
+
+namespace pmcp::host {
+
+namespace {
+
+constexpr const char* kWayOut =
+    "; to run commands without the sandbox, set [host.sandbox] enabled = false";
+
+bool is_executable(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+std::string find_in_path(const std::string& name) {
+  const char* env = std::getenv("PATH");
+  const std::string path = env != nullptr && *env != '\0' ? env : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t colon = path.find(':', start);
+    if (colon == std::string::npos) colon = path.size();
+    const std::string dir = path.substr(start, colon - start);
+    if (!dir.empty() && is_executable(dir + "/" + name)) return dir + "/" + name;
+    start = colon + 1;
+  }
+  return {};
+}
+
+// The path as it is now, symbolic links resolved; empty when it does not exist.
+std::string resolve(const std::string& path) {
+  char* real = realpath(path.c_str(), nullptr);
+  if (real == nullptr) return {};
+  std::string out = real;
+  std::free(real);
+  return out;
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Runs argv with a clean environment, its stdout and stderr captured; returns "" when it
+// exited with 0 within the time limit, else what went wrong.
+std::string run_capture(const std::vector<std::string>& args, std::chrono::seconds limit) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) < 0) return std::string("pipe: ") + std::strerror(errno);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  char path_env[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+  char* envp[] = {path_env, nullptr};
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  close(out[1]);
+  if (rc != 0) {
+    close(out[0]);
+    return "cannot run '" + args[0] + "': " + std::strerror(rc);
+  }
+  std::string text;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  bool timed_out = false;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char buf[512];
+    const ssize_t n = read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (text.size() < 2048) text.append(buf, static_cast<std::size_t>(n));
+  }
+  close(out[0]);
+  if (timed_out) kill(pid, SIGKILL);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (timed_out) return "a trial sandbox did not finish within " + std::to_string(limit.count()) + " s";
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return {};
+  std::string why = "a trial sandbox failed";
+  if (WIFEXITED(st)) why += " with exit status " + std::to_string(WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) why += " with signal " + std::to_string(WTERMSIG(st));
+  if (!text.empty()) why += ": " + text;
+  return why;
+}
+
+}  // namespace
+
+Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string& helper_dir,
+                 std::string writable_dir)
+    : host_(host), config_(std::move(config)), writable_dir_(std::move(writable_dir)) {
+  if (!config_.enabled) return;
+  root_ = geteuid() == 0;
+  if (writable_dir_ == "/") {
+    // Making "/" writable would undo the sandbox: the server's working directory stays
+    // read-only then, and only allow_write is writable.
+    sdk::log(host_, PMCP_LOG_WARN,
+             "host sandbox: the server runs in '/', which stays read-only; list the directories "
+             "commands may write in [host.filesystem] allow_write");
+    writable_dir_.clear();
+  }
+  for (const std::string& p : config_.allow_write) {
+    if (resolve(p).empty())
+      sdk::log(host_, PMCP_LOG_WARN,
+               "host sandbox: allow_write path '" + p + "' does not exist (yet); it is ignored "
+               "while it does not");
+  }
+  if (!config_.bwrap.empty()) {
+    bwrap_ = config_.bwrap.find('/') == std::string::npos ? find_in_path(config_.bwrap)
+                                                          : config_.bwrap;
+  } else {
+    bwrap_ = find_in_path("bwrap");
+  }
+  if (bwrap_.empty() || !is_executable(bwrap_)) {
+    unavailable_ = config_.bwrap.empty() || config_.bwrap.find('/') == std::string::npos
+                       ? "bubblewrap ('" + (config_.bwrap.empty() ? std::string("bwrap")
+                                                                  : config_.bwrap) +
+                             "') was not found in PATH; install it (Debian: apt-get install "
+                             "bubblewrap) or name it in [host.sandbox] bwrap"
+                       : "bubblewrap '" + config_.bwrap + "' (from [host.sandbox] bwrap) is "
+                                                          "missing or not executable";
+  }
+  init_ = helper_dir + "/" + proto::kSandboxInitName;
+  if (unavailable_.empty() && !is_executable(init_))
+    unavailable_ = "the sandbox launcher '" + init_ + "' is missing or not executable";
+
+  if (unavailable_.empty()) {
+    std::string tmp = std::getenv("TMPDIR") != nullptr && std::getenv("TMPDIR")[0] == '/'
+                          ? std::getenv("TMPDIR")
+                          : "/tmp";
+    std::string pattern = tmp + "/pmcp-sandbox-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      unavailable_ = "cannot create a private directory in " + tmp + ": " + std::strerror(errno);
+    } else {
+      private_dir_ = pattern;
+      hidden_file_ = private_dir_ + "/hidden-file";
+      hidden_dir_ = private_dir_ + "/hidden-dir";
+      const int fd = open(hidden_file_.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0);
+      if (fd >= 0) close(fd);
+      if (fd < 0 || mkdir(hidden_dir_.c_str(), 0) < 0 || chmod(hidden_file_.c_str(), 0) < 0)
+        unavailable_ = "cannot prepare " + private_dir_ + ": " + std::strerror(errno);
+    }
+  }
+  if (unavailable_.empty()) unavailable_ = probe();
+  if (!unavailable_.empty()) {
+    unavailable_ = "the host sandbox is not available: " + unavailable_ + kWayOut;
+    sdk::log(host_, PMCP_LOG_ERROR, unavailable_ + "; every command will be refused");
+  }
+}
+
+Sandbox::~Sandbox() {
+  if (private_dir_.empty()) return;
+  rmdir(hidden_dir_.c_str());
+  unlink(hidden_file_.c_str());
+  rmdir(private_dir_.c_str());
+}
+
+std::string Sandbox::probe() const {
+  std::vector<std::string> args = bwrap_args("/");
+  args.push_back(init_);
+  args.push_back(proto::kSandboxInitTag);
+  args.push_back("probe");
+  return run_capture(args, std::chrono::seconds(10));
+}
+
+std::vector<std::string> Sandbox::bwrap_args(const std::string& cwd) const {
+  (void)cwd;
+  std::vector<std::string> a = {bwrap_,          "--die-with-parent", "--unshare-pid",
+                                "--unshare-net", "--unshare-ipc",     "--unshare-uts",
+                                "--unshare-cgroup-try"};
+  // Root keeps its capabilities in bubblewrap unless told; anyone else gets a user namespace
+  // (where bubblewrap drops them).
+  if (root_) {
+    a.insert(a.end(), {"--cap-drop", "ALL"});
+  } else {
+    a.push_back("--unshare-user");
+  }
+  a.insert(a.end(), {"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"});
+  // Writable trees, parents before children, after /tmp so that one under /tmp still works.
+  std::vector<std::string> writable;
+  if (!writable_dir_.empty()) writable.push_back(writable_dir_);
+  for (const std::string& p : config_.allow_write) writable.push_back(p);
+  std::vector<std::string> resolved;
+  for (const std::string& p : writable) {
+    const std::string r = resolve(p);
+    if (!r.empty()) resolved.push_back(r);
+  }
+  std::sort(resolved.begin(), resolved.end());
+  resolved.erase(std::unique(resolved.begin(), resolved.end()), resolved.end());
+  for (const std::string& p : resolved) a.insert(a.end(), {"--bind", p, p});
+  // Denies come after, so that they win inside an allowed tree. A path that does not exist
+  // has nothing to protect yet; it is covered from the first spawn after it appears.
+  for (const std::string& p : config_.deny_write) {
+    const std::string r = resolve(p);
+    if (!r.empty()) a.insert(a.end(), {"--ro-bind", r, r});
+  }
+  for (const std::string& p : config_.deny_read) {
+    const std::string r = resolve(p);
+    if (r.empty()) continue;
+    // An inaccessible placeholder: reading fails with "Permission denied", not with an
+    // empty file that looks like data.
+    a.insert(a.end(), {"--ro-bind", is_dir(r) ? hidden_dir_ : hidden_file_, r});
+  }
+  a.insert(a.end(), {"--ro-bind", init_, init_, "--chdir", "/", "--"});
+  return a;
+}
+
+std::vector<std::string> Sandbox::wrapper(bool pty, const std::string& cwd) const {
+  std::vector<std::string> a = bwrap_args(cwd);
+  a.insert(a.end(), {init_, proto::kSandboxInitTag, pty ? "pty" : "pipe", cwd, "--"});
+  return a;
+}
+
+std::vector<std::string> Sandbox::environment() const { return {}; }
+
+}  // namespace pmcp::host

@@ -1,0 +1,49 @@
+// The host sandbox as the executor sees it: checks at creation that it works, and turns the
+// policy into the bubblewrap command line that wraps each command.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "pmcp/plugin.h"
+
+namespace pmcp::host {
+
+class Sandbox {
+ public:
+  // Resolves bubblewrap, finds the launcher in helper_dir and runs a trial sandbox. Never
+  // throws for a machine that cannot sandbox: unavailable() then says why, and spawns must be
+  // refused (fail closed). writable_dir is the directory the commands may write by default.
+  Sandbox(const pmcp_host* host, SandboxConfig config, const std::string& helper_dir,
+          std::string writable_dir);
+  ~Sandbox();
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  bool enabled() const { return config_.enabled; }
+  // Empty when the sandbox works; otherwise the reason and the setting that turns it off.
+  const std::string& unavailable() const { return unavailable_; }
+
+  // The bubblewrap and launcher arguments that go before the command.
+  std::vector<std::string> wrapper(bool pty, const std::string& cwd) const;
+  // Entries the command's environment gets on top of the given ones (the proxy variables).
+  std::vector<std::string> environment() const;
+
+ private:
+  std::vector<std::string> bwrap_args(const std::string& cwd) const;
+  std::string probe() const;
+
+  const pmcp_host* host_;
+  SandboxConfig config_;
+  std::string writable_dir_;
+  std::string bwrap_;
+  std::string init_;
+  std::string private_dir_;  // 0700: the placeholders for hidden paths, the proxy socket
+  std::string hidden_file_;
+  std::string hidden_dir_;
+  bool root_ = false;
+  std::string unavailable_;
+};
+
+}  // namespace pmcp::host
