@@ -17,7 +17,7 @@ namespace json = boost::json;
 using sdk::Error;
 
 [[noreturn]] void fail(const std::string& key, const std::string& reason) {
-  throw Error(PMCP_ERR_INVALID_ARGUMENT, "[host] " + key + ": " + reason);
+  throw Error(PMCP_ERR_INVALID_ARGUMENT, "[host] key '" + key + "': " + reason);
 }
 
 std::string kind_of(const json::value& v) {

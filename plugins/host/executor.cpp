@@ -335,7 +335,16 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
       std::erase_if(p->env, [&](const std::string& e) { return e.starts_with(name); });
       p->env.push_back(add);
     }
-    std::vector<std::string> wrapper = sandbox_->wrapper(p->pty, p->cwd);
+    std::string pwd;
+    bool has_pwd = false;
+    for (const std::string& e : p->env) {
+      if (e.starts_with("PWD=")) {
+        pwd = e.substr(4);
+        has_pwd = true;
+      }
+    }
+    std::vector<std::string> wrapper =
+        sandbox_->wrapper(p->pty, p->cwd, has_pwd ? &pwd : nullptr);
     p->args.back() = std::to_string(wrapper.size());
     for (std::string& w : wrapper) p->args.push_back(std::move(w));
   }

@@ -19,10 +19,9 @@ inline constexpr const char* kSupervisorName = "pmcp-host-supervisor";
 // The sandbox launcher (sandbox_init.cpp): installed next to the supervisor, argv[1] is its tag.
 inline constexpr const char* kSandboxInitName = "pmcp-sandbox-init";
 inline constexpr const char* kSandboxInitTag = "pmcp-sandbox-init/1";
-// Inside the sandbox, the launcher's end of its channel to the supervisor, and the command's
-// real stderr while fd 2 still carries bubblewrap's own messages to the supervisor.
+// Inside the sandbox, the launcher's end of its channel to the supervisor. Until the launcher
+// takes the command's stdio from it, fd 2 carries bubblewrap's own messages to the supervisor.
 inline constexpr int kSandboxChannelFd = 3;
-inline constexpr int kSandboxStderrFd = 4;
 // The supervisor's end of the socketpair.
 inline constexpr int kSocketFd = 3;
 
@@ -36,6 +35,10 @@ enum Kind : int32_t {
   // into the supervisor's PID namespace.
   kFailedText = 4,
   kPid = 5,
+  // Supervisor to launcher, first message: the command's stdin, stdout and stderr as
+  // SCM_RIGHTS, so that bubblewrap's own processes never hold them (else a closed stdin or
+  // the end of the output would not be seen while they live).
+  kStdio = 6,
 };
 
 // Largest message on the control socket: a Record plus text.

@@ -244,9 +244,11 @@ std::vector<std::string> Sandbox::bwrap_args(const std::string& cwd) const {
   return a;
 }
 
-std::vector<std::string> Sandbox::wrapper(bool pty, const std::string& cwd) const {
+std::vector<std::string> Sandbox::wrapper(bool pty, const std::string& cwd,
+                                          const std::string* pwd) const {
   std::vector<std::string> a = bwrap_args(cwd);
-  a.insert(a.end(), {init_, proto::kSandboxInitTag, pty ? "pty" : "pipe", cwd, "--"});
+  a.insert(a.end(), {init_, proto::kSandboxInitTag, pty ? "pty" : "pipe", cwd,
+                     pwd != nullptr ? "--pwd=" + *pwd : std::string("--no-pwd"), "--"});
   return a;
 }
 

@@ -25,8 +25,10 @@ class Sandbox {
   // Empty when the sandbox works; otherwise the reason and the setting that turns it off.
   const std::string& unavailable() const { return unavailable_; }
 
-  // The bubblewrap and launcher arguments that go before the command.
-  std::vector<std::string> wrapper(bool pty, const std::string& cwd) const;
+  // The bubblewrap and launcher arguments that go before the command. pwd: the PWD of the
+  // command's environment, or null when it has none.
+  std::vector<std::string> wrapper(bool pty, const std::string& cwd,
+                                   const std::string* pwd) const;
   // Entries the command's environment gets on top of the given ones (the proxy variables).
   std::vector<std::string> environment() const;
 

@@ -19,9 +19,11 @@
 // /proc/PID/mem and pidfd_getfd are refused too.
 //
 // argv: pmcp-sandbox-init TAG probe
-//       pmcp-sandbox-init TAG pty|pipe CWD [--bridge PROGRAM SOCKET PORT] -- COMMAND [ARG...]
-// fds:  0-2 the command's stdio, except 2 = bubblewrap's messages to the supervisor;
-//       3 = channel to the supervisor; 4 = the command's real stderr.
+//       pmcp-sandbox-init TAG pty|pipe CWD --pwd=VALUE|--no-pwd
+//                         [--bridge PROGRAM SOCKET PORT] -- COMMAND [ARG...]
+// fds:  2 = bubblewrap's messages to the supervisor, 3 = the channel to the supervisor, over
+//       which the command's stdio arrives first (protocol.hpp, kStdio).
+// PWD: bubblewrap sets it; the command gets it as the executor was given it, or not at all.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -113,6 +115,34 @@ pid_t start_bridge(const char* program, const char* socket_path, const char* por
             ")");
 }
 
+// Takes the command's stdio from the supervisor's first message and puts it on fds 0-2.
+void receive_stdio() {
+  proto::Record r{};
+  int fds[3] = {-1, -1, -1};
+  char control[CMSG_SPACE(sizeof fds)];
+  iovec iov{&r, sizeof r};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = -1;
+  do {
+    n = recvmsg(proto::kSandboxChannelFd, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  cmsghdr* c = n == static_cast<ssize_t>(sizeof r) ? CMSG_FIRSTHDR(&msg) : nullptr;
+  if (r.kind != proto::kStdio || c == nullptr || c->cmsg_type != SCM_RIGHTS ||
+      c->cmsg_len != CMSG_LEN(sizeof fds))
+    fail_text("the sandbox launcher did not receive the command's stdio");
+  std::memcpy(fds, CMSG_DATA(c), sizeof fds);
+  for (int i = 0; i < 3; ++i) {
+    if (dup2(fds[i], i) < 0) fail_text(std::string("dup2: ") + std::strerror(errno));
+  }
+  for (int fd : fds) {
+    if (fd > 2) close(fd);
+  }
+}
+
 // Reads the command's exec report: a Record when it failed before exec, end of file when it
 // exec'd. Returns true and fills r on failure.
 bool read_failure(int errfd, proto::Record& r) {
@@ -183,17 +213,19 @@ int main(int argc, char** argv) {
   const char* bridge = nullptr;
   const char* socket_path = nullptr;
   const char* port = nullptr;
-  if (sep == 8 && std::strcmp(argv[4], "--bridge") == 0) {
-    bridge = argv[5];
-    socket_path = argv[6];
-    port = argv[7];
+  if (std::strncmp(argv[4], "--pwd=", 6) == 0)
+    setenv("PWD", argv[4] + 6, 1);
+  else
+    unsetenv("PWD");
+  if (sep == 9 && std::strcmp(argv[5], "--bridge") == 0) {
+    bridge = argv[6];
+    socket_path = argv[7];
+    port = argv[8];
   }
   char** command = argv + sep + 1;
 
   if (fcntl(proto::kSandboxChannelFd, F_SETFD, FD_CLOEXEC) < 0) return 2;
-  // From here on, fd 2 is the command's stderr again.
-  if (dup2(proto::kSandboxStderrFd, 2) < 0) fail_text("cannot restore stderr");
-  close(proto::kSandboxStderrFd);
+  receive_stdio();
   // Not dumpable: the command may not read or write our memory through /proc.
   prctl(PR_SET_DUMPABLE, 0);
   // Orphans of the command come to us, not to bubblewrap's init.

@@ -194,17 +194,18 @@ bool read_failure(int errfd, proto::Record& r) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != supervisor) _exit(127);
-  // fd 2 = bubblewrap's messages, 3 = the launcher's channel, 4 = the command's stderr.
+  // fds 0 and 1 = /dev/null, 2 = bubblewrap's messages, 3 = the launcher's channel. The
+  // command's stdio travels over the channel.
   errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
-  const int real_err = fcntl(2, F_DUPFD, 10);
   channel = fcntl(channel, F_DUPFD, 10);
   bwrap_log = fcntl(bwrap_log, F_DUPFD, 10);
-  if (errfd < 0 || real_err < 0 || channel < 0 || bwrap_log < 0 ||
-      dup2(channel, proto::kSandboxChannelFd) < 0 ||
-      dup2(real_err, proto::kSandboxStderrFd) < 0 || dup2(bwrap_log, 2) < 0)
+  const int devnull = open("/dev/null", O_RDWR);
+  if (errfd < 0 || channel < 0 || bwrap_log < 0 || devnull < 0 ||
+      dup2(channel, proto::kSandboxChannelFd) < 0 || dup2(devnull, 0) < 0 ||
+      dup2(devnull, 1) < 0 || dup2(bwrap_log, 2) < 0)
     child_fail(errfd >= 0 ? errfd : 2, proto::kStageSetup);
   close(channel);
-  close(real_err);
+  close(devnull);
   close(bwrap_log);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -258,6 +259,27 @@ std::string trim(std::string s) {
   close(errpipe[1]);
   close(channel[1]);
   close(log_pipe[1]);
+  {
+    const proto::Record r{proto::kStdio, 0, 0};
+    const int fds[3] = {0, 1, 2};
+    char control[CMSG_SPACE(sizeof fds)] = {};
+    iovec iov{const_cast<proto::Record*>(&r), sizeof r};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    if (sendmsg(channel[0], &msg, MSG_NOSIGNAL) < 0) {
+      send_record(proto::kFailed, proto::kStageSetup, errno);
+      kill(child, SIGKILL);
+      _exit(1);
+    }
+  }
   const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull >= 0) {
     for (int fd = 0; fd < 3; ++fd) dup2(devnull, fd);

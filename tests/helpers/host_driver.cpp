@@ -76,8 +76,8 @@ void on_exit(void*, uint64_t id, int32_t code, int32_t sig, pmcp_str) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s PLUGIN_DIR CHILD_PATH\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s PLUGIN_DIR CHILD_PATH [CONFIG_JSON]\n", argv[0]);
     return 2;
   }
   const std::string lib = std::string(argv[1]) + "/pmcp-host.so";
@@ -95,9 +95,11 @@ int main(int argc, char** argv) {
   static pmcp_executor_sink sink{sizeof(pmcp_executor_sink), nullptr, &on_spawned, &on_output,
                                  &on_exit};
   char err[512] = {};
+  const char* config = argc == 4 ? argv[3] : "{}";
   pmcp_executor* ex = nullptr;
   if (factory == nullptr ||
-      factory->create(factory, &host, pmcp_str{"{}", 2}, &sink, &ex, {err, sizeof err}) != 0) {
+      factory->create(factory, &host, pmcp_str{config, std::strlen(config)}, &sink, &ex,
+                      {err, sizeof err}) != 0) {
     std::fprintf(stderr, "create: %s\n", err);
     return 1;
   }
