@@ -43,6 +43,9 @@ using ClientSocket = asio::generic::stream_protocol::socket;
 using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
 
+// Completion token: results as a tuple with the error code, no exceptions. Note for editors:
+// GCC 12 miscompiles a co_await inside an if condition (the resumed coroutine reads its frame
+// at the wrong place), so every co_await here is a statement of its own.
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
 // Host names from clients may hold any byte; logs and replies get a printable copy.
@@ -137,16 +140,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   ~Session() { --impl_.connections; }
 
-  static awaitable<void> run(std::shared_ptr<Session> self) {
-    try {
-      co_await self->serve();
-    } catch (const std::exception& e) {
-      self->impl_.emit(LogLevel::error, "proxy connection failed: " + std::string(e.what()));
-    }
-    if (!self->target_.empty()) {
-      self->impl_.emit(LogLevel::debug, "closed " + self->protocol_ + " " + self->target_ + ": " +
-                                            std::to_string(self->sent_) + " bytes out, " +
-                                            std::to_string(self->received_) + " bytes in");
+  // Serves the connection; exceptions end it and reach the completion handler of co_spawn.
+  awaitable<void> run() {
+    auto keep_alive = shared_from_this();
+    co_await serve();
+    if (!target_.empty()) {
+      impl_.emit(LogLevel::debug, "closed " + protocol_ + " " + target_ + ": " +
+                                      std::to_string(sent_) + " bytes out, " +
+                                      std::to_string(received_) + " bytes in");
     }
   }
 
@@ -228,8 +229,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   awaitable<void> serve() {
+    bool filled = false;
     arm(options().handshake_timeout, false);
-    if (!co_await fill(1)) co_return;
+    filled = co_await fill(1);
+    if (!filled) co_return;
     if (head_[0] == 0x05) {
       protocol_ = "socks5";
       co_await socks5();
@@ -335,9 +338,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   awaitable<void> socks5() {
-    if (!co_await fill(2)) co_return;
+    bool filled = false;
+    filled = co_await fill(2);
+    if (!filled) co_return;
     const std::size_t methods = static_cast<uint8_t>(head_[1]);
-    if (!co_await fill(2 + methods)) co_return;
+    filled = co_await fill(2 + methods);
+    if (!filled) co_return;
     if (std::string_view(head_).substr(2, methods).find('\0') == std::string_view::npos) {
       impl_.emit(LogLevel::warning,
                  "refused socks5: the client offers no method without "
@@ -348,7 +354,8 @@ class Session : public std::enable_shared_from_this<Session> {
     co_await write_client({"\x05\x00", 2});
     head_.erase(0, 2 + methods);
 
-    if (!co_await fill(4)) co_return;
+    filled = co_await fill(4);
+    if (!filled) co_return;
     if (head_[0] != 0x05) co_return;
     const auto command = static_cast<uint8_t>(head_[1]);
     const auto type = static_cast<uint8_t>(head_[3]);
@@ -358,7 +365,8 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (type == 4) {
       length = 16;
     } else if (type == 3) {
-      if (!co_await fill(5)) co_return;
+      filled = co_await fill(5);
+      if (!filled) co_return;
       length = 1 + static_cast<uint8_t>(head_[4]);
     } else {
       impl_.emit(LogLevel::warning,
@@ -366,7 +374,8 @@ class Session : public std::enable_shared_from_this<Session> {
       co_await socks_reply(0x08);
       co_return;
     }
-    if (!co_await fill(4 + length + 2)) co_return;
+    filled = co_await fill(4 + length + 2);
+    if (!filled) co_return;
     const auto* a = reinterpret_cast<const unsigned char*>(head_.data() + 4);
     std::string host;
     if (type == 1) {
@@ -415,6 +424,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- HTTP: CONNECT and absolute-form requests ----
 
   awaitable<void> http() {
+    bool filled = false;
     std::size_t end;
     while ((end = head_.find("\r\n\r\n")) == std::string::npos) {
       if (head_.size() >= options().max_head_bytes) {
@@ -424,7 +434,8 @@ class Session : public std::enable_shared_from_this<Session> {
             http_reply(431, "Request Header Fields Too Large", "request head too large\n"));
         co_return;
       }
-      if (!co_await fill(head_.size() + 1)) co_return;
+      filled = co_await fill(head_.size() + 1);
+      if (!filled) co_return;
     }
     end += 4;
     std::string error;
@@ -522,7 +533,8 @@ class Session : public std::enable_shared_from_this<Session> {
     dropped += head_.size() - take;
     head_.clear();
     sent_ += first.size();
-    if (auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(first), kAwait); ec) {
+    auto [first_ec, first_n] = co_await asio::async_write(upstream_, asio::buffer(first), kAwait);
+    if (first_ec) {
       close_all();
       co_return;
     }
@@ -597,7 +609,8 @@ class Session : public std::enable_shared_from_this<Session> {
         head.clear();
       }
       received_ += out.size();
-      if (auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out), kAwait); ec) {
+      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(out), kAwait);
+      if (wec) {
         close_all();
         co_return;
       }
@@ -638,7 +651,8 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> tunnel() {
     if (!head_.empty()) {
       sent_ += head_.size();
-      if (auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(head_), kAwait); ec) {
+      auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(head_), kAwait);
+      if (ec) {
         close_all();
         co_return;
       }
@@ -690,7 +704,13 @@ awaitable<void> accept_loop(Proxy::Impl& impl, Acceptor& acceptor, std::string w
     if (ec) continue;
     auto session =
         std::make_shared<Session>(impl, ClientSocket(acceptor.get_executor(), protocol, fd));
-    asio::co_spawn(acceptor.get_executor(), Session::run(std::move(session)), asio::detached);
+    asio::co_spawn(acceptor.get_executor(), session->run(), [&impl](std::exception_ptr e) {
+      try {
+        if (e) std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        impl.emit(LogLevel::error, "proxy connection failed: " + std::string(x.what()));
+      }
+    });
   }
 }
 
