@@ -152,7 +152,8 @@ std::optional<AbsoluteUrl> parse_http_url(std::string_view target, std::string& 
   url.destination = std::move(*destination);
   std::string_view path = target.substr(end);
   path = path.substr(0, std::min(path.find('#'), path.size()));
-  url.path = path.empty() || path.front() != '/' ? "/" + std::string(path) : std::string(path);
+  if (path.empty() || path.front() != '/') url.path.push_back('/');
+  url.path.append(path);
   return url;
 }
 
