@@ -23,6 +23,9 @@ namespace pmcp::host {
 
 namespace {
 
+// Where the bridge listens inside the sandbox's network namespace (its own loopback).
+constexpr const char* kProxyPort = "3128";
+
 constexpr const char* kWayOut =
     "; to run commands without the sandbox, set [host.sandbox] enabled = false";
 
@@ -180,6 +183,30 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
         unavailable_ = "cannot prepare " + private_dir_ + ": " + std::strerror(errno);
     }
   }
+  network_ = !config_.allowed_domains.empty();
+  if (unavailable_.empty() && network_) {
+    bridge_ = helper_dir + "/pmcp-net-bridge";
+    if (!is_executable(bridge_))
+      unavailable_ = "the network bridge '" + bridge_ + "' is missing or not executable";
+  }
+  if (unavailable_.empty() && network_) {
+    netpolicy::Policy policy{config_.allowed_domains, config_.denied_domains,
+                             config_.test_resolve};
+    const pmcp_host* services = host_;
+    try {
+      proxy_ = netpolicy::Proxy::start(
+          std::move(policy), private_dir_ + "/proxy.sock",
+          [services](netpolicy::LogLevel level, std::string_view line) {
+            const pmcp_log_level l = level == netpolicy::LogLevel::debug     ? PMCP_LOG_DEBUG
+                                     : level == netpolicy::LogLevel::info    ? PMCP_LOG_INFO
+                                     : level == netpolicy::LogLevel::warning ? PMCP_LOG_WARN
+                                                                             : PMCP_LOG_ERROR;
+            sdk::log(services, l, "sandbox network: " + std::string(line));
+          });
+    } catch (const std::exception& e) {
+      unavailable_ = std::string("cannot start the network proxy: ") + e.what();
+    }
+  }
   if (unavailable_.empty()) unavailable_ = probe();
   if (!unavailable_.empty()) {
     unavailable_ = "the host sandbox is not available: " + unavailable_ + kWayOut;
@@ -188,6 +215,7 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
 }
 
 Sandbox::~Sandbox() {
+  if (proxy_ != nullptr) proxy_->stop();
   if (private_dir_.empty()) return;
   rmdir(hidden_dir_.c_str());
   unlink(hidden_file_.c_str());
@@ -240,7 +268,13 @@ std::vector<std::string> Sandbox::bwrap_args(const std::string& cwd) const {
     // empty file that looks like data.
     a.insert(a.end(), {"--ro-bind", is_dir(r) ? hidden_dir_ : hidden_file_, r});
   }
-  a.insert(a.end(), {"--ro-bind", init_, init_, "--chdir", "/", "--"});
+  // Our helpers, visible whatever the rules above hid.
+  a.insert(a.end(), {"--ro-bind", init_, init_});
+  if (proxy_ != nullptr) {
+    a.insert(a.end(), {"--ro-bind", bridge_, bridge_});
+    a.insert(a.end(), {"--ro-bind", proxy_->socket_path(), proxy_->socket_path()});
+  }
+  a.insert(a.end(), {"--chdir", "/", "--"});
   return a;
 }
 
@@ -248,10 +282,19 @@ std::vector<std::string> Sandbox::wrapper(bool pty, const std::string& cwd,
                                           const std::string* pwd) const {
   std::vector<std::string> a = bwrap_args(cwd);
   a.insert(a.end(), {init_, proto::kSandboxInitTag, pty ? "pty" : "pipe", cwd,
-                     pwd != nullptr ? "--pwd=" + *pwd : std::string("--no-pwd"), "--"});
+                     pwd != nullptr ? "--pwd=" + *pwd : std::string("--no-pwd")});
+  if (proxy_ != nullptr) a.insert(a.end(), {"--bridge", bridge_, proxy_->socket_path(), kProxyPort});
+  a.push_back("--");
   return a;
 }
 
-std::vector<std::string> Sandbox::environment() const { return {}; }
+std::vector<std::string> Sandbox::environment() const {
+  if (proxy_ == nullptr) return {};
+  const std::string http = std::string("http://127.0.0.1:") + kProxyPort;
+  const std::string socks = std::string("socks5h://127.0.0.1:") + kProxyPort;
+  return {"HTTP_PROXY=" + http,   "HTTPS_PROXY=" + http, "http_proxy=" + http,
+          "https_proxy=" + http,  "ALL_PROXY=" + socks,  "all_proxy=" + socks,
+          "NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1"};
+}
 
 }  // namespace pmcp::host

@@ -2,10 +2,12 @@
 // policy into the bubblewrap command line that wraps each command.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config.hpp"
+#include "pmcp/netpolicy/proxy.hpp"
 #include "pmcp/plugin.h"
 
 namespace pmcp::host {
@@ -45,6 +47,11 @@ class Sandbox {
   std::string hidden_file_;
   std::string hidden_dir_;
   bool root_ = false;
+  // Network: none at all when allowed_domains is empty; else the proxy, reached from inside
+  // through the bridge on 127.0.0.1:kProxyPort.
+  bool network_ = false;
+  std::string bridge_;
+  std::unique_ptr<netpolicy::Proxy> proxy_;
   std::string unavailable_;
 };
 

@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -313,6 +314,9 @@ class Bridge {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Not dumpable: in a sandbox, the command beside us (same user) must not take us over
+  // through /proc/PID/mem or pidfd_getfd; we may open unix sockets, it may not.
+  prctl(PR_SET_DUMPABLE, 0);
   signal(SIGPIPE, SIG_IGN);
   std::vector<Listen> listens;
   const char* connect_path = nullptr;

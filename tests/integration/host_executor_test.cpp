@@ -509,6 +509,17 @@ TEST_P(HostExecutorTest, EnvironmentIsExactlyTheGivenOne) {
   unsetenv("PMCP_HOST_TEST_SERVER_ONLY");
   std::vector<std::string> got = lines(r.out);
   std::vector<std::string> want = o.env;
+  if (sandboxed()) {
+    // The sandbox adds the way to its network proxy, and nothing else.
+    for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY",
+                             "all_proxy", "NO_PROXY", "no_proxy"}) {
+      auto it = std::find_if(got.begin(), got.end(), [&](const std::string& e) {
+        return e.starts_with(std::string(name) + "=");
+      });
+      ASSERT_NE(it, got.end()) << name;
+      want.push_back(*it);
+    }
+  }
   std::sort(got.begin(), got.end());
   std::sort(want.begin(), want.end());
   EXPECT_EQ(got, want);
@@ -1078,7 +1089,8 @@ TEST_F(HostExecutorPlainTest, Configuration) {
   bad(R"({"filesystem": {"allow_write": "/tmp"}})", "filesystem.allow_write");
   bad(R"({"filesystem": {"deny_read": [1]}})", "filesystem.deny_read");
   bad(R"({"filesystem": {"deny_write": ["~root/x"]}})", "filesystem.deny_write");
-  bad(R"({"network": {"allowed_domains": ["exa mple.com"]}})", "network.allowed_domains");
+  bad(R"({"network": {"allowed_domains": ["exa mple.com"]}})", "exa mple.com");
+  bad(R"({"network": {"denied_domains": ["*.*.com"]}})", "*.*.com");
   bad(R"({"network": {"test_resolve": {"a": 1}}})", "network.test_resolve.a");
   bad(R"({"network": {"proxy": 1}})", "network.proxy");
   bad("[1]", "not a JSON object");
