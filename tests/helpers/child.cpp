@@ -15,8 +15,24 @@
 //   env                prints the environment, one NAME=value a line
 //   pwd                prints the working directory
 //   fds                prints the open file descriptors (from /proc/self/fd), one a line
+// For the sandbox tests, each prints one line: what worked, or the call and its error text.
+//   connect IP PORT    TCP connect to an IPv4 or IPv6 literal: "connected" / "connect: ERROR"
+//   unix-connect PATH  connect to a unix socket: "connected" / "socket: ERROR" / "connect: ..."
+//   socketpair         "socketpair ok" / "socketpair: ERROR"
+//   tiocsti            pushes a byte into the terminal's input: "tiocsti ok" / "tiocsti: ERROR"
+//   kill PID           kill(PID, 0): "kill ok" / "kill: ERROR"
+//   proxy-get PORT URL GET URL through the HTTP proxy on 127.0.0.1:PORT: the status line
+//   syscalls           tries calls a sandbox refuses: "NAME ok" / "NAME: ERROR", one a line
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/sched.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -65,6 +81,38 @@ std::string window_size(int fd) {
 }
 
 volatile sig_atomic_t g_winch = 0;
+
+std::string result(const char* what, long rc) {
+  if (rc >= 0) return std::string(what) + " ok\n";
+  return std::string(what) + ": " + std::strerror(errno) + "\n";
+}
+
+int connect_ip(const char* ip, const char* port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(number(port)));
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(number(port)));
+    len = sizeof *v6;
+  } else {
+    return -1;
+  }
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    const int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
 
 int usage() {
   std::fprintf(stderr, "usage: pmcp-test-child MODE [ARGS...] (see child.cpp)\n");
@@ -190,6 +238,92 @@ int main(int argc, char** argv) {
     out("parent " + std::to_string(getpid()) + " child " + std::to_string(child) + "\n");
     sleep_ms(ms);
     waitpid(child, nullptr, 0);
+    return 0;
+  }
+  if (mode == "connect" && argc > 3) {
+    const int fd = connect_ip(argv[2], argv[3]);
+    out(fd >= 0 ? "connected\n" : std::string("connect: ") + std::strerror(errno) + "\n");
+    return fd >= 0 ? 0 : 1;
+  }
+  if (mode == "unix-connect" && arg != nullptr) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      out(std::string("socket: ") + std::strerror(errno) + "\n");
+      return 1;
+    }
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", arg);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+      out(std::string("connect: ") + std::strerror(errno) + "\n");
+      return 1;
+    }
+    out("connected\n");
+    return 0;
+  }
+  if (mode == "socketpair") {
+    int sv[2];
+    const int rc = socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    out(result("socketpair", rc));
+    return rc < 0 ? 1 : 0;
+  }
+  if (mode == "tiocsti") {
+    const char c = '#';
+    const int rc = ioctl(0, TIOCSTI, &c);
+    out(result("tiocsti", rc));
+    return rc < 0 ? 1 : 0;
+  }
+  if (mode == "kill" && arg != nullptr) {
+    const int rc = kill(static_cast<pid_t>(number(arg)), 0);
+    out(result("kill", rc));
+    return rc < 0 ? 1 : 0;
+  }
+  if (mode == "proxy-get" && argc > 3) {
+    const int fd = connect_ip("127.0.0.1", argv[2]);
+    if (fd < 0) {
+      out(std::string("connect: ") + std::strerror(errno) + "\n");
+      return 1;
+    }
+    const std::string url = argv[3];
+    const std::size_t host_at = url.find("://");
+    const std::string host = url.substr(host_at + 3, url.find('/', host_at + 3) - host_at - 3);
+    const std::string request =
+        "GET " + url + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    write_all(fd, request.data(), request.size());
+    std::string response;
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      response.append(buf, static_cast<size_t>(n));
+    }
+    const std::size_t eol = response.find("\r\n");
+    out((eol == std::string::npos ? response : response.substr(0, eol)) + "\n");
+    const std::size_t body = response.find("\r\n\r\n");
+    if (body != std::string::npos) out(response.substr(body + 4) + "\n");
+    return 0;
+  }
+  if (mode == "syscalls") {
+    out(result("io_uring_setup", syscall(SYS_io_uring_setup, 1, nullptr)));
+    out(result("bpf", syscall(SYS_bpf, 0, nullptr, 0)));
+    out(result("keyctl", syscall(SYS_keyctl, 0, 0, 0, 0, 0)));
+    out(result("unshare", syscall(SYS_unshare, CLONE_NEWUSER)));
+    out(result("mount", mount("none", "/tmp", "tmpfs", 0, nullptr)));
+    out(result("ptrace", ptrace(PTRACE_ATTACH, getppid(), nullptr, nullptr)));
+    out(result("setns", syscall(SYS_setns, 0, 0)));
+    out(result("userfaultfd", syscall(SYS_userfaultfd, 0)));
+    out(result("perf_event_open", syscall(SYS_perf_event_open, nullptr, 0, -1, -1, 0)));
+    out(result("clone3", syscall(SYS_clone3, nullptr, 0)));
+    // A clone with a namespace flag must fail; without one it works (fork).
+    const long pid = syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, nullptr, nullptr, nullptr, 0);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    out(result("clone-newnet", pid));
+    const pid_t plain = fork();
+    if (plain == 0) _exit(0);
+    if (plain > 0) waitpid(plain, nullptr, 0);
+    out(result("fork", plain));
     return 0;
   }
   if (mode == "env") {
