@@ -232,9 +232,11 @@ std::string Sandbox::probe() const {
 
 std::vector<std::string> Sandbox::bwrap_args(const std::string& cwd) const {
   (void)cwd;
+  // --as-pid-1: our launcher is the namespace's init (one process less than bubblewrap's own
+  // init); when it exits, the kernel kills whatever is left in the namespace.
   std::vector<std::string> a = {bwrap_,          "--die-with-parent", "--unshare-pid",
-                                "--unshare-net", "--unshare-ipc",     "--unshare-uts",
-                                "--unshare-cgroup-try"};
+                                "--as-pid-1",    "--unshare-net",     "--unshare-ipc",
+                                "--unshare-uts", "--unshare-cgroup-try"};
   // Root keeps its capabilities in bubblewrap unless told; anyone else gets a user namespace
   // (where bubblewrap drops them).
   if (root_) {

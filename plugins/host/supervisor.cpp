@@ -300,6 +300,7 @@ std::string trim(std::string s) {
   std::string failure;  // a whole kFailed / kFailedText message
   bool child_reaped = false;
   int child_status = 0;
+  bool exited_early = false;  // the launcher reported the command's end
 
   const auto read_log = [&] {
     char buf[1024];
@@ -362,8 +363,11 @@ std::string trim(std::string s) {
           }
           break;
         case proto::kExited:
-          have_status = true;
-          launcher_status = r.a;
+          if (!have_status) {
+            have_status = true;
+            launcher_status = r.a;
+            exited_early = true;
+          }
           break;
         default:
           break;
@@ -431,6 +435,18 @@ std::string trim(std::string s) {
       }
     }
     if (terminate) kill_all_and_exit(child, child_reaped, sigfd);
+
+    if (exited_early && !child_reaped) {
+      // The command has ended. Its sandbox goes now: SIGKILL to bubblewrap's group reaches
+      // the sandbox's init, and with it the kernel kills everything in the PID namespace. The
+      // exit is reported at once, without waiting for the namespaces to be torn down; the
+      // executor still waits for the end of the output, which only the dead can hold.
+      kill(-child, SIGKILL);
+      send_record(proto::kExited, launcher_status, 0);
+      shutdown(proto::kSocketFd, SHUT_RDWR);
+      sweep(child, sigfd, kSweepBudgetMs);
+      _exit(0);
+    }
 
     if (child_reaped) {
       // bubblewrap is gone, and with it the whole PID namespace.
