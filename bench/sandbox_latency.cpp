@@ -82,9 +82,8 @@ int main(int argc, char** argv) {
       "\"plain_p99_ms\":%.3f,\"sandbox_p50_ms\":%.3f,\"sandbox_p99_ms\":%.3f,"
       "\"sandbox_net_p50_ms\":%.3f,\"sandbox_net_p99_ms\":%.3f,\"added_p50_ms\":%.3f,"
       "\"added_net_p50_ms\":%.3f,\"ratio_p50\":%.3f,\"ratio_net_p50\":%.3f}\n",
-      iterations, base50, base99, at(modes[1].ms, 0.5), at(modes[1].ms, 0.99),
-      at(modes[2].ms, 0.5), at(modes[2].ms, 0.99), at(modes[1].ms, 0.5) - base50,
-      at(modes[2].ms, 0.5) - base50, at(modes[1].ms, 0.5) / base50,
-      at(modes[2].ms, 0.5) / base50);
+      iterations, base50, base99, at(modes[1].ms, 0.5), at(modes[1].ms, 0.99), at(modes[2].ms, 0.5),
+      at(modes[2].ms, 0.99), at(modes[1].ms, 0.5) - base50, at(modes[2].ms, 0.5) - base50,
+      at(modes[1].ms, 0.5) / base50, at(modes[2].ms, 0.5) / base50);
   return 0;
 }

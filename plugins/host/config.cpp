@@ -1,11 +1,10 @@
 #include "config.hpp"
 
+#include <boost/json.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
-
-#include <boost/json.hpp>
 
 #include "pmcp/netpolicy/policy.hpp"
 #include "pmcp/plugin.hpp"
@@ -23,14 +22,21 @@ using sdk::Error;
 
 std::string kind_of(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
     case json::kind::int64:
-    case json::kind::uint64: return "an integer";
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "a table";
+    case json::kind::uint64:
+      return "an integer";
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "a table";
   }
   return "a value";
 }
@@ -122,51 +128,52 @@ HostConfig parse_config(std::string_view text, const std::string& base_dir,
     throw Error(PMCP_ERR_INVALID_ARGUMENT,
                 "the host executor configuration is not a JSON object but " + kind_of(root));
   SandboxConfig& s = config.sandbox;
-  walk(root, "", {"sandbox", "filesystem", "network"}, [&](const std::string& key,
-                                                           const json::value& table) {
-    if (key == "sandbox") {
-      walk(table, key, {"enabled", "bwrap"}, [&](const std::string& k, const json::value& v) {
-        if (k == "sandbox.enabled") {
-          if (!v.is_bool()) fail(k, "expected true or false, got " + kind_of(v));
-          s.enabled = v.as_bool();
-        } else {
-          if (!v.is_string()) fail(k, "expected the path of the bubblewrap program");
-          s.bwrap = std::string(v.as_string());
-          if (s.bwrap.empty()) fail(k, "expected the path of the bubblewrap program, got \"\"");
-          if (s.bwrap.find('/') != std::string::npos)
-            s.bwrap = absolute_path(k, s.bwrap, base_dir, home);
-        }
-      });
-    } else if (key == "filesystem") {
-      walk(table, key, {"allow_write", "deny_read", "deny_write"},
-           [&](const std::string& k, const json::value& v) {
-             std::vector<std::string> list = paths(k, v, base_dir, home);
-             if (k == "filesystem.allow_write")
-               s.allow_write = std::move(list);
-             else if (k == "filesystem.deny_read")
-               s.deny_read = std::move(list);
-             else
-               s.deny_write = std::move(list);
-           });
-    } else {
-      walk(table, key, {"allowed_domains", "denied_domains", "test_resolve"},
-           [&](const std::string& k, const json::value& v) {
-             if (k == "network.allowed_domains") {
-               s.allowed_domains = domains(k, v);
-             } else if (k == "network.denied_domains") {
-               s.denied_domains = domains(k, v);
+  walk(root, "", {"sandbox", "filesystem", "network"},
+       [&](const std::string& key, const json::value& table) {
+         if (key == "sandbox") {
+           walk(table, key, {"enabled", "bwrap"}, [&](const std::string& k, const json::value& v) {
+             if (k == "sandbox.enabled") {
+               if (!v.is_bool()) fail(k, "expected true or false, got " + kind_of(v));
+               s.enabled = v.as_bool();
              } else {
-               if (!v.is_object()) fail(k, "expected a table of host name = \"IP address\"");
-               for (const auto& [name, ip] : v.as_object()) {
-                 if (!ip.is_string())
-                   fail(k + "." + std::string(name), "expected an IP address string, got " +
-                                                         kind_of(ip));
-                 s.test_resolve[std::string(name)] = std::string(ip.as_string());
-               }
+               if (!v.is_string()) fail(k, "expected the path of the bubblewrap program");
+               s.bwrap = std::string(v.as_string());
+               if (s.bwrap.empty())
+                 fail(k, "expected the path of the bubblewrap program, got \"\"");
+               if (s.bwrap.find('/') != std::string::npos)
+                 s.bwrap = absolute_path(k, s.bwrap, base_dir, home);
              }
            });
-    }
-  });
+         } else if (key == "filesystem") {
+           walk(table, key, {"allow_write", "deny_read", "deny_write"},
+                [&](const std::string& k, const json::value& v) {
+                  std::vector<std::string> list = paths(k, v, base_dir, home);
+                  if (k == "filesystem.allow_write")
+                    s.allow_write = std::move(list);
+                  else if (k == "filesystem.deny_read")
+                    s.deny_read = std::move(list);
+                  else
+                    s.deny_write = std::move(list);
+                });
+         } else {
+           walk(table, key, {"allowed_domains", "denied_domains", "test_resolve"},
+                [&](const std::string& k, const json::value& v) {
+                  if (k == "network.allowed_domains") {
+                    s.allowed_domains = domains(k, v);
+                  } else if (k == "network.denied_domains") {
+                    s.denied_domains = domains(k, v);
+                  } else {
+                    if (!v.is_object()) fail(k, "expected a table of host name = \"IP address\"");
+                    for (const auto& [name, ip] : v.as_object()) {
+                      if (!ip.is_string())
+                        fail(k + "." + std::string(name),
+                             "expected an IP address string, got " + kind_of(ip));
+                      s.test_resolve[std::string(name)] = std::string(ip.as_string());
+                    }
+                  }
+                });
+         }
+       });
   netpolicy::Policy policy{s.allowed_domains, s.denied_domains, s.test_resolve};
   const std::string problem = netpolicy::validate(policy);
   if (!problem.empty()) fail("network", problem);

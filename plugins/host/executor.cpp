@@ -27,13 +27,13 @@ namespace {
 
 using sdk::Error;
 
-constexpr std::size_t kReadChunk = 64 * 1024;           // one read() of output
-constexpr std::size_t kReadPerEvent = 4 * kReadChunk;   // then give other fds a turn
-constexpr std::size_t kForceDrainLimit = 8 << 20;       // bytes read at a drain deadline
-constexpr std::size_t kWriteChunk = 1 << 20;            // one write() of stdin
-constexpr auto kDrainGrace = std::chrono::seconds(2);   // output EOF wait after the exit
-constexpr auto kStopGrace = std::chrono::seconds(3);    // supervisor wait in destroy()
-constexpr int kMaxSignal = 64;                          // Linux _NSIG - 1
+constexpr std::size_t kReadChunk = 64 * 1024;          // one read() of output
+constexpr std::size_t kReadPerEvent = 4 * kReadChunk;  // then give other fds a turn
+constexpr std::size_t kForceDrainLimit = 8 << 20;      // bytes read at a drain deadline
+constexpr std::size_t kWriteChunk = 1 << 20;           // one write() of stdin
+constexpr auto kDrainGrace = std::chrono::seconds(2);  // output EOF wait after the exit
+constexpr auto kStopGrace = std::chrono::seconds(3);   // supervisor wait in destroy()
+constexpr int kMaxSignal = 64;                         // Linux _NSIG - 1
 
 // epoll tags: token << 3 | kind. Token 0 is the wakeup eventfd.
 enum Kind : uint64_t { kWake = 0, kStatus = 1, kOut = 2, kErr = 3, kIn = 4 };
@@ -102,8 +102,8 @@ int32_t status_for(int32_t stage, int err) {
 
 // Runs in the child of fork() on the executor thread: the server is multi-threaded, so only
 // async-signal-safe calls until execve. Everything it uses was prepared before the fork.
-[[noreturn]] void exec_supervisor(const char* path, char* const* argv, char* const* envp,
-                                  int in, int out, int err, int sock, pid_t server) noexcept {
+[[noreturn]] void exec_supervisor(const char* path, char* const* argv, char* const* envp, int in,
+                                  int out, int err, int sock, pid_t server) noexcept {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -112,8 +112,7 @@ int32_t status_for(int32_t stage, int err) {
   if (setsid() >= 0 && prctl(PR_SET_PDEATHSIG, SIGTERM) == 0) {
     if (getppid() != server) _exit(0);  // the server is already gone
     if (dup2(in, 0) >= 0 && dup2(out, 1) >= 0 && dup2(err, 2) >= 0 &&
-        (sock == proto::kSocketFd ? fcntl(sock, F_SETFD, 0)
-                                  : dup2(sock, proto::kSocketFd)) >= 0) {
+        (sock == proto::kSocketFd ? fcntl(sock, F_SETFD, 0) : dup2(sock, proto::kSocketFd)) >= 0) {
       execve(path, argv, envp);
     }
   }
@@ -276,10 +275,10 @@ HostExecutor::Proc* HostExecutor::find_locked(uint64_t id, const char* what) {
   auto it = by_id_.find(id);
   if (it != by_id_.end()) return it->second;
   if (finished_.contains(id))
-    throw Error(PMCP_ERR_STATE, std::string("cannot ") + what + " process " +
-                                    std::to_string(id) + ": it has exited");
-  throw Error(PMCP_ERR_NOT_FOUND, std::string("cannot ") + what + " process " +
-                                      std::to_string(id) + ": no such process in the host executor");
+    throw Error(PMCP_ERR_STATE, std::string("cannot ") + what + " process " + std::to_string(id) +
+                                    ": it has exited");
+  throw Error(PMCP_ERR_NOT_FOUND, std::string("cannot ") + what + " process " + std::to_string(id) +
+                                      ": no such process in the host executor");
 }
 
 void HostExecutor::spawn(const pmcp_spawn_options& o) {
@@ -326,8 +325,8 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     }
     p->env.emplace_back(entry);
   }
-  p->args = {supervisor_, proto::kTag, p->pty ? "pty" : "pipe", p->cwd,
-             std::to_string(server_pid_), "0"};
+  p->args = {supervisor_, proto::kTag, p->pty ? "pty" : "pipe", p->cwd, std::to_string(server_pid_),
+             "0"};
   if (sandbox_ != nullptr) {
     // The policy's variables (the proxy) replace any of the same name.
     for (const std::string& add : sandbox_->environment()) {
@@ -343,8 +342,7 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
         has_pwd = true;
       }
     }
-    std::vector<std::string> wrapper =
-        sandbox_->wrapper(p->pty, p->cwd, has_pwd ? &pwd : nullptr);
+    std::vector<std::string> wrapper = sandbox_->wrapper(p->pty, p->cwd, has_pwd ? &pwd : nullptr);
     p->args.back() = std::to_string(wrapper.size());
     for (std::string& w : wrapper) p->args.push_back(std::move(w));
   }
@@ -529,7 +527,8 @@ void HostExecutor::loop() {
   epoll_event events[64];
   for (;;) {
     const int n = epoll_wait(epoll_fd_, events, 64, next_timeout_ms());
-    if (n < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    if (n < 0 && errno != EINTR)
+      throw std::system_error(errno, std::generic_category(), "epoll_wait");
     for (int i = 0; i < n; ++i) handle_event(events[i].data.u64, events[i].events);
     if (take_commands()) return;
     check_deadlines();
@@ -713,7 +712,8 @@ void HostExecutor::on_supervisor_gone(Proc& p) {
       if (r == supervisor) {
         reaped = true;
         if (WIFEXITED(st)) how = " (it exited with status " + std::to_string(WEXITSTATUS(st)) + ")";
-        if (WIFSIGNALED(st)) how = " (it was killed by signal " + std::to_string(WTERMSIG(st)) + ")";
+        if (WIFSIGNALED(st))
+          how = " (it was killed by signal " + std::to_string(WTERMSIG(st)) + ")";
         break;
       }
       if (r < 0) {
@@ -723,8 +723,9 @@ void HostExecutor::on_supervisor_gone(Proc& p) {
       usleep(1000);
     }
     if (!reaped && supervisor > 0) unreaped_.push_back(supervisor);
-    fail_start(p, PMCP_ERR_INTERNAL,
-               "the process supervisor '" + supervisor_ + "' ended before the process started" + how);
+    fail_start(
+        p, PMCP_ERR_INTERNAL,
+        "the process supervisor '" + supervisor_ + "' ended before the process started" + how);
     return;
   }
   if (supervisor > 0) unreaped_.push_back(supervisor);
@@ -760,8 +761,8 @@ void HostExecutor::read_output(Proc& p, bool is_stderr, std::size_t max_bytes) {
     if (n < 0 && errno == EAGAIN) return;
     // 0: end of file. EIO on a PTY master: every slave descriptor is closed, also the end.
     if (n < 0 && !(p.pty && errno == EIO))
-      log(PMCP_LOG_WARN, "reading output of process " + std::to_string(p.id) + ": " +
-                             errno_text(errno));
+      log(PMCP_LOG_WARN,
+          "reading output of process " + std::to_string(p.id) + ": " + errno_text(errno));
     close_output(p, is_stderr);
     return;
   }
@@ -904,8 +905,8 @@ void HostExecutor::check_deadlines() {
     if (it == live_.end()) continue;
     Proc& p = *it->second;
     // A writer escaped the kill (or is stuck in the kernel): take what is there and report.
-    log(PMCP_LOG_WARN, "process " + std::to_string(p.id) +
-                           ": output did not end after the exit; closing it");
+    log(PMCP_LOG_WARN,
+        "process " + std::to_string(p.id) + ": output did not end after the exit; closing it");
     if (p.out >= 0) read_output(p, false, kForceDrainLimit);
     if (p.err >= 0) read_output(p, true, kForceDrainLimit);
     if (p.out >= 0) close_output(p, false);
@@ -961,8 +962,8 @@ void HostExecutor::shutdown() {
     if (pids.empty()) break;
     if (Clock::now() >= deadline) {
       for (pid_t pid : pids) {
-        log(PMCP_LOG_WARN, "process supervisor " + std::to_string(pid) +
-                               " did not exit in time; killing it");
+        log(PMCP_LOG_WARN,
+            "process supervisor " + std::to_string(pid) + " did not exit in time; killing it");
         kill(pid, SIGKILL);
         while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
         }

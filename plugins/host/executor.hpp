@@ -109,10 +109,10 @@ class HostExecutor final : public sdk::ExecutorBase {
   std::mutex mu_;
   bool stop_ = false;
   uint64_t next_token_ = 0;
-  std::unordered_map<uint64_t, Proc*> by_id_;      // live processes by process_id
-  IdSet finished_;                                 // process ids that are done
-  std::vector<std::unique_ptr<Proc>> to_start_;    // accepted, not forked yet
-  std::vector<uint64_t> stdin_dirty_;              // tokens with new stdin work
+  std::unordered_map<uint64_t, Proc*> by_id_;    // live processes by process_id
+  IdSet finished_;                               // process ids that are done
+  std::vector<std::unique_ptr<Proc>> to_start_;  // accepted, not forked yet
+  std::vector<uint64_t> stdin_dirty_;            // tokens with new stdin work
 
   // Executor thread only.
   std::unordered_map<uint64_t, std::unique_ptr<Proc>> live_;  // by token

@@ -1,4 +1,6 @@
 // The host executor plugin: entry point, factory and instance creation.
+#include "pmcp/plugin.h"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -12,7 +14,6 @@
 #include "config.hpp"
 #include "executor.hpp"
 #include "pmcp/executor.h"
-#include "pmcp/plugin.h"
 #include "pmcp/plugin.hpp"
 #include "protocol.hpp"
 
@@ -44,8 +45,8 @@ std::string locate_supervisor() {
   std::string path = dir + "/" + pmcp::host::proto::kSupervisorName;
   if (access(path.c_str(), X_OK) != 0)
     throw Error(PMCP_ERR_UNAVAILABLE, "the host executor's helper '" + path +
-                                          "' is missing or not executable (" +
-                                          errno_text(errno) + "); it belongs next to " + lib);
+                                          "' is missing or not executable (" + errno_text(errno) +
+                                          "); it belongs next to " + lib);
   return path;
 }
 
@@ -82,8 +83,8 @@ int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
                "the host sandbox is off ([host.sandbox] enabled = false): commands run with "
                "all the rights of the server's user");
     }
-    auto impl = std::make_unique<pmcp::host::HostExecutor>(
-        services, *sink, std::move(supervisor), cwd, std::move(sandbox));
+    auto impl = std::make_unique<pmcp::host::HostExecutor>(services, *sink, std::move(supervisor),
+                                                           cwd, std::move(sandbox));
     const char* default_cwd = impl->default_cwd();
     *out = sdk::make_executor(std::move(impl), "host", default_cwd);
     return PMCP_OK;

@@ -51,7 +51,7 @@ enum Stage : int32_t {
   kStageTerminal = 4,  // TIOCSCTTY on the PTY slave
   kStageChdir = 5,
   kStageExec = 6,
-  kStageSetup = 7,  // anything else in the supervisor before the fork
+  kStageSetup = 7,        // anything else in the supervisor before the fork
   kStageSandbox = 8,      // bubblewrap or the sandbox launcher could not set up the sandbox
   kStageSandboxExec = 9,  // exec of bubblewrap failed
   kStageSeccomp = 10,     // loading the seccomp filter failed

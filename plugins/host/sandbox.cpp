@@ -117,7 +117,8 @@ std::string run_capture(const std::vector<std::string>& args, std::chrono::secon
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  if (timed_out) return "a trial sandbox did not finish within " + std::to_string(limit.count()) + " s";
+  if (timed_out)
+    return "a trial sandbox did not finish within " + std::to_string(limit.count()) + " s";
   if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return {};
   std::string why = "a trial sandbox failed";
   if (WIFEXITED(st)) why += " with exit status " + std::to_string(WEXITSTATUS(st));
@@ -144,23 +145,25 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
   for (const std::string& p : config_.allow_write) {
     if (resolve(p).empty())
       sdk::log(host_, PMCP_LOG_WARN,
-               "host sandbox: allow_write path '" + p + "' does not exist (yet); it is ignored "
-               "while it does not");
+               "host sandbox: allow_write path '" + p +
+                   "' does not exist (yet); it is ignored "
+                   "while it does not");
   }
   if (!config_.bwrap.empty()) {
-    bwrap_ = config_.bwrap.find('/') == std::string::npos ? find_in_path(config_.bwrap)
-                                                          : config_.bwrap;
+    bwrap_ =
+        config_.bwrap.find('/') == std::string::npos ? find_in_path(config_.bwrap) : config_.bwrap;
   } else {
     bwrap_ = find_in_path("bwrap");
   }
   if (bwrap_.empty() || !is_executable(bwrap_)) {
     unavailable_ = config_.bwrap.empty() || config_.bwrap.find('/') == std::string::npos
-                       ? "bubblewrap ('" + (config_.bwrap.empty() ? std::string("bwrap")
-                                                                  : config_.bwrap) +
+                       ? "bubblewrap ('" +
+                             (config_.bwrap.empty() ? std::string("bwrap") : config_.bwrap) +
                              "') was not found in PATH; install it (Debian: apt-get install "
                              "bubblewrap) or name it in [host.sandbox] bwrap"
-                       : "bubblewrap '" + config_.bwrap + "' (from [host.sandbox] bwrap) is "
-                                                          "missing or not executable";
+                       : "bubblewrap '" + config_.bwrap +
+                             "' (from [host.sandbox] bwrap) is "
+                             "missing or not executable";
   }
   init_ = helper_dir + "/" + proto::kSandboxInitName;
   if (unavailable_.empty() && !is_executable(init_))
@@ -190,8 +193,7 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
       unavailable_ = "the network bridge '" + bridge_ + "' is missing or not executable";
   }
   if (unavailable_.empty() && network_) {
-    netpolicy::Policy policy{config_.allowed_domains, config_.denied_domains,
-                             config_.test_resolve};
+    netpolicy::Policy policy{config_.allowed_domains, config_.denied_domains, config_.test_resolve};
     const pmcp_host* services = host_;
     try {
       proxy_ = netpolicy::Proxy::start(
@@ -211,7 +213,21 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
   if (!unavailable_.empty()) {
     unavailable_ = "the host sandbox is not available: " + unavailable_ + kWayOut;
     sdk::log(host_, PMCP_LOG_ERROR, unavailable_ + "; every command will be refused");
+    return;
   }
+  const auto list = [](const std::vector<std::string>& items) {
+    std::string out;
+    for (const std::string& i : items) out += (out.empty() ? "" : ", ") + i;
+    return out.empty() ? std::string("none") : out;
+  };
+  std::vector<std::string> writable = config_.allow_write;
+  if (!writable_dir_.empty()) writable.insert(writable.begin(), writable_dir_);
+  sdk::log(host_, PMCP_LOG_INFO,
+           "host sandbox on (" + bwrap_ + "): writable " + list(writable) + "; deny_read " +
+               list(config_.deny_read) + "; deny_write " + list(config_.deny_write) + "; network " +
+               (network_ ? "through the proxy, allowed " + list(config_.allowed_domains) +
+                               ", denied " + list(config_.denied_domains)
+                         : std::string("none")));
 }
 
 Sandbox::~Sandbox() {
@@ -234,8 +250,8 @@ std::vector<std::string> Sandbox::bwrap_args(const std::string& cwd) const {
   (void)cwd;
   // --as-pid-1: our launcher is the namespace's init (one process less than bubblewrap's own
   // init); when it exits, the kernel kills whatever is left in the namespace.
-  std::vector<std::string> a = {bwrap_,          "--die-with-parent", "--unshare-pid",
-                                "--as-pid-1",    "--unshare-net",     "--unshare-ipc",
+  std::vector<std::string> a = {bwrap_,          "--die-with-parent",   "--unshare-pid",
+                                "--as-pid-1",    "--unshare-net",       "--unshare-ipc",
                                 "--unshare-uts", "--unshare-cgroup-try"};
   // Root keeps its capabilities in bubblewrap unless told; anyone else gets a user namespace
   // (where bubblewrap drops them).
@@ -285,7 +301,8 @@ std::vector<std::string> Sandbox::wrapper(bool pty, const std::string& cwd,
   std::vector<std::string> a = bwrap_args(cwd);
   a.insert(a.end(), {init_, proto::kSandboxInitTag, pty ? "pty" : "pipe", cwd,
                      pwd != nullptr ? "--pwd=" + *pwd : std::string("--no-pwd")});
-  if (proxy_ != nullptr) a.insert(a.end(), {"--bridge", bridge_, proxy_->socket_path(), kProxyPort});
+  if (proxy_ != nullptr)
+    a.insert(a.end(), {"--bridge", bridge_, proxy_->socket_path(), kProxyPort});
   a.push_back("--");
   return a;
 }
@@ -294,9 +311,14 @@ std::vector<std::string> Sandbox::environment() const {
   if (proxy_ == nullptr) return {};
   const std::string http = std::string("http://127.0.0.1:") + kProxyPort;
   const std::string socks = std::string("socks5h://127.0.0.1:") + kProxyPort;
-  return {"HTTP_PROXY=" + http,   "HTTPS_PROXY=" + http, "http_proxy=" + http,
-          "https_proxy=" + http,  "ALL_PROXY=" + socks,  "all_proxy=" + socks,
-          "NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1"};
+  return {"HTTP_PROXY=" + http,
+          "HTTPS_PROXY=" + http,
+          "http_proxy=" + http,
+          "https_proxy=" + http,
+          "ALL_PROXY=" + socks,
+          "all_proxy=" + socks,
+          "NO_PROXY=localhost,127.0.0.1,::1",
+          "no_proxy=localhost,127.0.0.1,::1"};
 }
 
 }  // namespace pmcp::host

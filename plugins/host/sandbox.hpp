@@ -29,8 +29,7 @@ class Sandbox {
 
   // The bubblewrap and launcher arguments that go before the command. pwd: the PWD of the
   // command's environment, or null when it has none.
-  std::vector<std::string> wrapper(bool pty, const std::string& cwd,
-                                   const std::string* pwd) const;
+  std::vector<std::string> wrapper(bool pty, const std::string& cwd, const std::string* pwd) const;
   // Entries the command's environment gets on top of the given ones (the proxy variables).
   std::vector<std::string> environment() const;
 

@@ -90,8 +90,8 @@ pid_t start_bridge(const char* program, const char* socket_path, const char* por
     if (fd < 0) _exit(127);
     const std::string listen = std::string("127.0.0.1:") + port;
     const std::string ready_fd = std::to_string(fd);
-    const char* argv[] = {program,     "--listen", listen.c_str(), "--connect", socket_path,
-                          "--ready-fd", ready_fd.c_str(), nullptr};
+    const char* argv[] = {program,     "--listen",   listen.c_str(),   "--connect",
+                          socket_path, "--ready-fd", ready_fd.c_str(), nullptr};
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     execve(program, const_cast<char**>(argv), environ);
     _exit(127);
@@ -159,8 +159,7 @@ bool read_failure(int errfd, proto::Record& r) {
   if (pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
   // The kernel attaches our credentials; the supervisor learns our pid as it sees it.
   const proto::Record hello{proto::kPid, 0, 0};
-  while (send(proto::kSandboxChannelFd, &hello, sizeof hello, MSG_NOSIGNAL) < 0 &&
-         errno == EINTR) {
+  while (send(proto::kSandboxChannelFd, &hello, sizeof hello, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (chdir(cwd) < 0) child_fail(errfd, proto::kStageChdir);

@@ -18,16 +18,46 @@ namespace {
 // BPF, io_uring (its own path around this filter's argument checks), tracing of other
 // processes, kernel modules and kexec, perf events and userfaultfd (common exploit helpers).
 constexpr const char* kDenied[] = {
-    "mount",          "umount",         "umount2",           "pivot_root",
-    "move_mount",     "open_tree",      "fsopen",            "fsconfig",
-    "fsmount",        "fspick",         "mount_setattr",     "unshare",
-    "setns",          "chroot",         "io_uring_setup",    "io_uring_enter",
-    "io_uring_register", "bpf",         "keyctl",            "add_key",
-    "request_key",    "ptrace",         "process_vm_readv",  "process_vm_writev",
-    "pidfd_getfd",    "kexec_load",     "kexec_file_load",   "init_module",
-    "finit_module",   "delete_module",  "perf_event_open",   "userfaultfd",
-    "open_by_handle_at", "syslog",      "acct",              "swapon",
-    "swapoff",        "reboot",         "quotactl",          "lookup_dcookie",
+    "mount",
+    "umount",
+    "umount2",
+    "pivot_root",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    "chroot",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "bpf",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_getfd",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "perf_event_open",
+    "userfaultfd",
+    "open_by_handle_at",
+    "syslog",
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "quotactl",
+    "lookup_dcookie",
 };
 
 // The namespace flags of clone(2). CLONE_NEWTIME is left out: in clone() that bit belongs to
@@ -68,11 +98,9 @@ SeccompFilter::SeccompFilter() {
           "ioctl");
   // New unix sockets could talk to services of the host through their socket files (the
   // filesystem is visible read-only, but connecting needs no write). socketpair() stays.
-  check(seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)),
-        "socket");
+  check(seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX)), "socket");
   for (const unsigned long flag : kNamespaceFlags)
-    check(seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1,
-                           SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)),
+    check(seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)),
           "clone");
   check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3");
 }

@@ -31,11 +31,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -70,8 +70,7 @@ int64_t now_ms() {
   _exit(127);
 }
 
-[[noreturn]] void run_child(int errfd, bool pty, const char* cwd, char** argv,
-                            pid_t supervisor) {
+[[noreturn]] void run_child(int errfd, bool pty, const char* cwd, char** argv, pid_t supervisor) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
   // The slave is already fd 0; as session leader we make it our controlling terminal, so that
   // ^C, ^Z and SIGWINCH reach our foreground process group through the line discipline.
@@ -201,8 +200,8 @@ bool read_failure(int errfd, proto::Record& r) {
   bwrap_log = fcntl(bwrap_log, F_DUPFD, 10);
   const int devnull = open("/dev/null", O_RDWR);
   if (errfd < 0 || channel < 0 || bwrap_log < 0 || devnull < 0 ||
-      dup2(channel, proto::kSandboxChannelFd) < 0 || dup2(devnull, 0) < 0 ||
-      dup2(devnull, 1) < 0 || dup2(bwrap_log, 2) < 0)
+      dup2(channel, proto::kSandboxChannelFd) < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+      dup2(bwrap_log, 2) < 0)
     child_fail(errfd >= 0 ? errfd : 2, proto::kStageSetup);
   close(channel);
   close(devnull);

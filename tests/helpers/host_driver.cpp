@@ -87,8 +87,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto* entry = static_cast<const pmcp_plugin_entry*>(dlsym(handle, PMCP_ENTRY_SYMBOL));
-  static pmcp_host host{sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR,
-                        nullptr, &host_log, &host_post, &host_extension};
+  static pmcp_host host{
+      sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr, &host_log,
+      &host_post,        &host_extension};
   if (entry == nullptr || entry->init(&host) == 0) return 1;
   const auto* factory =
       static_cast<const pmcp_executor_factory*>(entry->get_factory(PMCP_EXECUTOR_FACTORY_ID));
@@ -97,9 +98,8 @@ int main(int argc, char** argv) {
   char err[512] = {};
   const char* config = argc == 4 ? argv[3] : "{}";
   pmcp_executor* ex = nullptr;
-  if (factory == nullptr ||
-      factory->create(factory, &host, pmcp_str{config, std::strlen(config)}, &sink, &ex,
-                      {err, sizeof err}) != 0) {
+  if (factory == nullptr || factory->create(factory, &host, pmcp_str{config, std::strlen(config)},
+                                            &sink, &ex, {err, sizeof err}) != 0) {
     std::fprintf(stderr, "create: %s\n", err);
     return 1;
   }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -26,8 +27,6 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "../helpers/child_pattern.hpp"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
@@ -42,9 +41,7 @@ using Clock = std::chrono::steady_clock;
 const std::string kChild = PMCP_CHILD_PATH;
 const std::string kPluginDir = PMCP_PLUGIN_DIR;
 
-std::string driver_path() {
-  return kChild.substr(0, kChild.rfind('/')) + "/pmcp-test-host-driver";
-}
+std::string driver_path() { return kChild.substr(0, kChild.rfind('/')) + "/pmcp-test-host-driver"; }
 
 // ---- the test host and sink ----
 
@@ -55,8 +52,9 @@ void host_log(const pmcp_host*, pmcp_log_level level, pmcp_str message) {
 int32_t host_post(const pmcp_host*, void (*)(void*), void*) { return PMCP_ERR_STATE; }
 const void* host_extension(const pmcp_host*, const char*) { return nullptr; }
 
-pmcp_host g_host{sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr,
-                 &host_log,         &host_post,             &host_extension};
+pmcp_host g_host{
+    sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr, &host_log,
+    &host_post,        &host_extension};
 
 struct Record {
   int spawned = 0;
@@ -97,7 +95,8 @@ class Recorder {
   bool wait_exit(uint64_t id, std::chrono::milliseconds timeout = 10s) {
     return wait(timeout, [id](auto& r) { return r[id].exits > 0; });
   }
-  bool wait_output(uint64_t id, const std::string& needle, std::chrono::milliseconds timeout = 10s) {
+  bool wait_output(uint64_t id, const std::string& needle,
+                   std::chrono::milliseconds timeout = 10s) {
     return wait(timeout, [&](auto& r) { return r[id].out.find(needle) != std::string::npos; });
   }
   Record get(uint64_t id) {
@@ -135,11 +134,13 @@ class Recorder {
     Recorder& s = self(ctx);
     std::lock_guard<std::mutex> lock(s.mu_);
     Record& r = s.records_[id];
-    if (r.spawned == 0 || r.spawn_status != PMCP_OK) r.violations.push_back("output before on_spawned(OK)");
+    if (r.spawned == 0 || r.spawn_status != PMCP_OK)
+      r.violations.push_back("output before on_spawned(OK)");
     if (r.exits > 0) r.violations.push_back("output after on_exit");
     if (stream != PMCP_STREAM_STDOUT && stream != PMCP_STREAM_STDERR)
       r.violations.push_back("bad stream " + std::to_string(stream));
-    (stream == PMCP_STREAM_STDERR ? r.err : r.out).append(reinterpret_cast<const char*>(data), size);
+    (stream == PMCP_STREAM_STDERR ? r.err : r.out)
+        .append(reinterpret_cast<const char*>(data), size);
     s.cv_.notify_all();
   }
 
@@ -364,8 +365,8 @@ class HostExecutorBase : public ::testing::Test {
     ASSERT_EQ(entry_->abi_major, PMCP_ABI_VERSION_MAJOR);
     ASSERT_STREQ(entry_->id, "host");
     ASSERT_NE(entry_->init(&g_host), 0);
-    factory_ = static_cast<const pmcp_executor_factory*>(
-        entry_->get_factory(PMCP_EXECUTOR_FACTORY_ID));
+    factory_ =
+        static_cast<const pmcp_executor_factory*>(entry_->get_factory(PMCP_EXECUTOR_FACTORY_ID));
     ASSERT_NE(factory_, nullptr);
     ASSERT_EQ(entry_->get_factory("pmcp.transport/1"), nullptr);
   }
@@ -393,8 +394,8 @@ class HostExecutorBase : public ::testing::Test {
 
   int32_t create(const std::string& config, pmcp_executor** out) {
     err_[0] = '\0';
-    return factory_->create(factory_, &g_host, pmcp_str{config.data(), config.size()},
-                            &rec_.sink, out, {err_, sizeof err_});
+    return factory_->create(factory_, &g_host, pmcp_str{config.data(), config.size()}, &rec_.sink,
+                            out, {err_, sizeof err_});
   }
 
   int32_t spawn(uint64_t id, const std::vector<std::string>& argv, const Options& o = {}) {
@@ -647,8 +648,7 @@ TEST_P(HostExecutorTest, SignalReachesTheWholeProcessGroup) {
 }
 
 TEST_P(HostExecutorTest, SignalEndsAShellAndAllItsJobs) {
-  const std::string script =
-      kChild + " fork-sleep 100000 & " + kChild + " fork-sleep 100000";
+  const std::string script = kChild + " fork-sleep 100000 & " + kChild + " fork-sleep 100000";
   start(1, {"/bin/sh", "-c", script});
   ASSERT_TRUE(rec_.wait(10s, [](auto& r) { return count(r[1].out, "parent ") >= 2; }));
   std::vector<pid_t> pids =
@@ -681,8 +681,9 @@ TEST_P(HostExecutorTest, ExitIsReportedWhenABackgroundJobHoldsTheOutput) {
 TEST_P(HostExecutorTest, ADescendantThatLeftTheSessionIsKilledAtTheExit) {
   // setsid(1) moves the job into a session of its own, out of reach of the group signal; it is
   // re-parented to the supervisor (a child subreaper) and killed when the main process ends.
-  const Record r = run(1, {"/bin/sh", "-c", "setsid " + kChild + " sleep 100000 & echo $!; " +
-                                                kChild + " sleep 200"});
+  const Record r = run(
+      1,
+      {"/bin/sh", "-c", "setsid " + kChild + " sleep 100000 & echo $!; " + kChild + " sleep 200"});
   EXPECT_EQ(r.code, 0);
   const pid_t daemon = static_cast<pid_t>(std::atol(r.out.c_str()));
   ASSERT_GT(daemon, 0) << r.out;
@@ -1028,16 +1029,14 @@ TEST_F(HostExecutorPlainTest, AMissingOrBrokenSupervisorIsReported) {
   ASSERT_NE(factory, nullptr);
   pmcp_executor* other = nullptr;
   const pmcp_str plain{kPlain, std::strlen(kPlain)};
-  EXPECT_EQ(factory->create(factory, &g_host, plain, &rec_.sink, &other,
-                            {err_, sizeof err_}),
+  EXPECT_EQ(factory->create(factory, &g_host, plain, &rec_.sink, &other, {err_, sizeof err_}),
             PMCP_ERR_UNAVAILABLE);
   EXPECT_EQ(other, nullptr);
   EXPECT_NE(std::string(err_).find(helper), std::string::npos) << err_;
 
   // Then with a helper that cannot be executed when the time comes.
   copy_file(kPluginDir + "/pmcp-host-supervisor", helper, 0755);
-  ASSERT_EQ(factory->create(factory, &g_host, plain, &rec_.sink, &other,
-                            {err_, sizeof err_}),
+  ASSERT_EQ(factory->create(factory, &g_host, plain, &rec_.sink, &other, {err_, sizeof err_}),
             PMCP_OK)
       << err_;
   ASSERT_EQ(chmod(helper.c_str(), 0644), 0);

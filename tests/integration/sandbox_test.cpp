@@ -3,6 +3,7 @@
 // operation must work, so that a sandbox that blocks everything cannot pass.
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,8 +26,6 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
 
@@ -48,8 +47,9 @@ void host_log(const pmcp_host*, pmcp_log_level, pmcp_str message) {
 }
 int32_t host_post(const pmcp_host*, void (*)(void*), void*) { return PMCP_ERR_STATE; }
 const void* host_extension(const pmcp_host*, const char*) { return nullptr; }
-pmcp_host g_host{sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr,
-                 &host_log,         &host_post,             &host_extension};
+pmcp_host g_host{
+    sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr, &host_log,
+    &host_post,        &host_extension};
 
 struct Result {
   bool spawned = false;
@@ -148,9 +148,9 @@ class TestServer {
       }
       ++hits_;
       const std::string body = "hello from the test server";
-      const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
-                                body;
+      const std::string reply =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\nConnection: close\r\n\r\n" + body;
       ssize_t ignored = write(c, reply.data(), reply.size());
       (void)ignored;
       close(c);
@@ -173,8 +173,8 @@ class SandboxTest : public ::testing::Test {
     const auto* entry = static_cast<const pmcp_plugin_entry*>(dlsym(handle, PMCP_ENTRY_SYMBOL));
     ASSERT_NE(entry, nullptr);
     ASSERT_NE(entry->init(&g_host), 0);
-    factory_ = static_cast<const pmcp_executor_factory*>(
-        entry->get_factory(PMCP_EXECUTOR_FACTORY_ID));
+    factory_ =
+        static_cast<const pmcp_executor_factory*>(entry->get_factory(PMCP_EXECUTOR_FACTORY_ID));
     ASSERT_NE(factory_, nullptr);
   }
 
@@ -226,7 +226,8 @@ class SandboxTest : public ::testing::Test {
   std::string sh(const std::string& script) {
     const uint64_t id = ++next_id_;
     EXPECT_EQ(spawn(id, {"/bin/sh", "-c", "exec 2>&1; " + script}), PMCP_OK) << err_;
-    EXPECT_TRUE(sink_.wait(id, 20s, [](const Result& r) { return r.exited || (r.spawned && r.status != 0); }));
+    EXPECT_TRUE(sink_.wait(
+        id, 20s, [](const Result& r) { return r.exited || (r.spawned && r.status != 0); }));
     const Result r = sink_.get(id);
     EXPECT_EQ(r.status, PMCP_OK) << r.message;
     return r.out;
@@ -272,7 +273,8 @@ TEST_F(SandboxTest, WritingOutsideTheAllowedPathsFails) {
   char other[] = "/var/tmp/pmcp-sandbox-other-XXXXXX";
   ASSERT_NE(mkdtemp(other), nullptr);
   ASSERT_EQ(create(""), PMCP_OK) << err_;
-  std::string out = sh(std::string("echo x > ") + other + "/f; echo x > /etc/pmcp-test; rm /etc/hostname");
+  std::string out =
+      sh(std::string("echo x > ") + other + "/f; echo x > /etc/pmcp-test; rm /etc/hostname");
   EXPECT_HAS(out, "Read-only file system");
   EXPECT_FALSE(std::filesystem::exists(std::string(other) + "/f"));
   EXPECT_FALSE(std::filesystem::exists("/etc/pmcp-test"));
@@ -371,8 +373,8 @@ TEST_F(SandboxTest, SetuidProgramsGainNoPrivileges) {
 TEST_F(SandboxTest, MountNamespacesAndKernelInterfacesAreRefused) {
   ASSERT_EQ(create(""), PMCP_OK) << err_;
   const std::string out = child({"syscalls"});
-  for (const char* name : {"io_uring_setup", "bpf", "keyctl", "unshare", "mount", "ptrace",
-                           "setns", "userfaultfd", "perf_event_open", "clone-newnet"})
+  for (const char* name : {"io_uring_setup", "bpf", "keyctl", "unshare", "mount", "ptrace", "setns",
+                           "userfaultfd", "perf_event_open", "clone-newnet"})
     EXPECT_HAS(out, std::string(name) + ": Operation not permitted");
   EXPECT_HAS(out, "clone3: Function not implemented");  // libc falls back to clone
   EXPECT_HAS(out, "fork ok");
@@ -417,10 +419,12 @@ TEST_F(SandboxTest, ReplsAndEditorsRunSandboxed) {
   };
   if (access("/usr/bin/python3", X_OK) == 0) {
     ASSERT_EQ(spawn(1, {"/usr/bin/python3", "-q", "-i"}, true), PMCP_OK) << err_;
-    ASSERT_TRUE(sink_.wait(1, 10s, [](const Result& r) { return r.out.find(">>> ") != std::string::npos; }))
-        << sink_.get(1).out;
+    ASSERT_TRUE(sink_.wait(1, 10s, [](const Result& r) {
+      return r.out.find(">>> ") != std::string::npos;
+    })) << sink_.get(1).out;
     type(1, "print(6 * 7)\r");
-    EXPECT_TRUE(sink_.wait(1, 10s, [](const Result& r) { return r.out.find("42") != std::string::npos; }));
+    EXPECT_TRUE(
+        sink_.wait(1, 10s, [](const Result& r) { return r.out.find("42") != std::string::npos; }));
     type(1, "\x03");  // ^C in the REPL: KeyboardInterrupt, and it goes on
     EXPECT_TRUE(sink_.wait(1, 10s, [](const Result& r) {
       return r.out.find("KeyboardInterrupt") != std::string::npos;
