@@ -188,20 +188,21 @@ bool read_failure(int errfd, proto::Record& r) {
 // us itself (the kernel translates it). The exit status comes from the launcher, which waits
 // for the command: bubblewrap's own status cannot tell "killed by SIGINT" from "exit 130".
 
-[[noreturn]] void exec_sandbox(int errfd, int channel, int bwrap_log, char** argv,
+[[noreturn]] void exec_sandbox(int errfd, int channel, int bwrap_log, char** argv, bool pty,
                                pid_t supervisor) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != supervisor) _exit(127);
-  // fds 0 and 1 = /dev/null, 2 = bubblewrap's messages, 3 = the launcher's channel. The
-  // command's stdio travels over the channel.
+  // fd 0 = /dev/null, 1 = /dev/null or the PTY slave, 2 = bubblewrap's messages, 3 = the
+  // launcher's channel. The command's stdio travels over the channel. bubblewrap binds a
+  // terminal on its fd 1 as /dev/console, so that ttyname() and tty(1) work in the sandbox.
   errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
   channel = fcntl(channel, F_DUPFD, 10);
   bwrap_log = fcntl(bwrap_log, F_DUPFD, 10);
   const int devnull = open("/dev/null", O_RDWR);
   if (errfd < 0 || channel < 0 || bwrap_log < 0 || devnull < 0 ||
-      dup2(channel, proto::kSandboxChannelFd) < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-      dup2(bwrap_log, 2) < 0)
+      dup2(channel, proto::kSandboxChannelFd) < 0 || dup2(devnull, 0) < 0 ||
+      (!pty && dup2(devnull, 1) < 0) || dup2(bwrap_log, 2) < 0)
     child_fail(errfd >= 0 ? errfd : 2, proto::kStageSetup);
   close(channel);
   close(devnull);
@@ -232,7 +233,8 @@ std::string trim(std::string s) {
   return s;
 }
 
-[[noreturn]] void run_sandboxed(char** sandbox, long sandbox_argc, char** command, int sigfd) {
+[[noreturn]] void run_sandboxed(char** sandbox, long sandbox_argc, char** command, bool pty,
+                                int sigfd) {
   std::vector<char*> args(sandbox, sandbox + sandbox_argc);
   for (char** c = command; *c != nullptr; ++c) args.push_back(*c);
   args.push_back(nullptr);
@@ -254,7 +256,7 @@ std::string trim(std::string s) {
     send_record(proto::kFailed, proto::kStageFork, errno);
     _exit(1);
   }
-  if (child == 0) exec_sandbox(errpipe[1], channel[1], log_pipe[1], args.data(), self);
+  if (child == 0) exec_sandbox(errpipe[1], channel[1], log_pipe[1], args.data(), pty, self);
   close(errpipe[1]);
   close(channel[1]);
   close(log_pipe[1]);
@@ -525,7 +527,7 @@ int main(int argc, char** argv) {
   }
   if (getppid() != server) return 0;  // the server died before we armed everything
 
-  if (sandbox_argc > 0) run_sandboxed(sandbox, sandbox_argc, command, sigfd);
+  if (sandbox_argc > 0) run_sandboxed(sandbox, sandbox_argc, command, pty, sigfd);
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) {
