@@ -8,7 +8,8 @@
 // Each command runs under its own pmcp-host-supervisor process (see supervisor.cpp), which
 // reports the start, delivers signals to the process group, and on exit kills what is left of
 // the job before it reports the wait status. The executor then drains stdout/stderr (or the PTY)
-// to end of file and fires on_exit after the last on_output.
+// to end of file and fires on_exit after the last on_output. With the sandbox on, the supervisor
+// runs the command under bubblewrap and pmcp-sandbox-init (sandbox.hpp, supervisor.cpp).
 #pragma once
 
 #include <sys/types.h>

@@ -239,15 +239,14 @@ Sandbox::~Sandbox() {
 }
 
 std::string Sandbox::probe() const {
-  std::vector<std::string> args = bwrap_args("/");
+  std::vector<std::string> args = bwrap_args();
   args.push_back(init_);
   args.push_back(proto::kSandboxInitTag);
   args.push_back("probe");
   return run_capture(args, std::chrono::seconds(10));
 }
 
-std::vector<std::string> Sandbox::bwrap_args(const std::string& cwd) const {
-  (void)cwd;
+std::vector<std::string> Sandbox::bwrap_args() const {
   // --as-pid-1: our launcher is the namespace's init (one process less than bubblewrap's own
   // init); when it exits, the kernel kills whatever is left in the namespace.
   std::vector<std::string> a = {bwrap_,          "--die-with-parent",   "--unshare-pid",
@@ -298,7 +297,7 @@ std::vector<std::string> Sandbox::bwrap_args(const std::string& cwd) const {
 
 std::vector<std::string> Sandbox::wrapper(bool pty, const std::string& cwd,
                                           const std::string* pwd) const {
-  std::vector<std::string> a = bwrap_args(cwd);
+  std::vector<std::string> a = bwrap_args();
   a.insert(a.end(), {init_, proto::kSandboxInitTag, pty ? "pty" : "pipe", cwd,
                      pwd != nullptr ? "--pwd=" + *pwd : std::string("--no-pwd")});
   if (proxy_ != nullptr)

@@ -34,7 +34,7 @@ class Sandbox {
   std::vector<std::string> environment() const;
 
  private:
-  std::vector<std::string> bwrap_args(const std::string& cwd) const;
+  std::vector<std::string> bwrap_args() const;
   std::string probe() const;
 
   const pmcp_host* host_;

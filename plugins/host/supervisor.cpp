@@ -11,6 +11,9 @@
 //   - when the command exits, or the server goes away, SIGKILLs what is left of its process
 //     group and every adopted descendant, reaps them, and only then reports the exit.
 //
+// With a sandbox (argv carries the bubblewrap command line), the child execs bubblewrap, which
+// runs pmcp-sandbox-init, which forks the command; see run_sandboxed() below.
+//
 // It is exec'd (not a forked copy of the server) so that it holds no copy-on-write snapshot of
 // the server's memory and no inherited state; it is single-threaded and may use all of libc.
 //
