@@ -9,8 +9,9 @@ packages=(
   libvterm-dev libtomlplusplus-dev libspdlog-dev libgtest-dev
   # used by the tests: the official MCP client runs on Node.js; interactive programs for TTY tests
   python3 procps vim less
-  # the docker executor's tests: a local Docker engine and a busybox to build the test image
-  docker.io busybox-static
+  # the docker executor's tests: a local Docker engine, and busybox and debootstrap to build the
+  # test images
+  docker.io busybox-static debootstrap
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
