@@ -6,7 +6,9 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev
-  libvterm-dev libtomlplusplus-dev libspdlog-dev libgtest-dev
+  libvterm-dev libtomlplusplus-dev libspdlog-dev libgtest-dev libssl-dev
+  # TLS tests make their certificates with the openssl CLI
+  openssl
   # used by the tests: the official MCP client runs on Node.js; interactive programs for TTY tests
   python3 procps vim less
   # the docker executor's tests: a local Docker engine and a busybox to build the test image
