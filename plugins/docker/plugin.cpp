@@ -1,6 +1,4 @@
 // The docker executor plugin: entry point, factory and instance creation.
-#include "pmcp/plugin.h"
-
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -13,6 +11,7 @@
 #include "executor.hpp"
 #include "http.hpp"
 #include "pmcp/executor.h"
+#include "pmcp/plugin.h"
 #include "pmcp/plugin.hpp"
 
 namespace {
