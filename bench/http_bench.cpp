@@ -4,7 +4,8 @@
 //
 // Each HTTP client is what an agent is in a real deployment: its own MCP session (initialize,
 // notifications/initialized) on its own keep-alive connection, one request at a time. All
-// clients come from 127.0.0.1, so 64 clients use exactly the default max_sessions_per_client.
+// clients come from 127.0.0.1, so 64 clients use exactly the default max_sessions_per_client;
+// each case ends its sessions with DELETE.
 //
 //   pmcp-bench-http [--short] [--seconds S]
 // --short (what CI runs): 0.3 s per case and only 1 and 16 clients; default 3 s per case.
@@ -180,6 +181,20 @@ class HttpClient {
     session_ = std::string(init["Mcp-Session-Id"]);
     if (init.result_int() != 200 || session_.empty()) die("initialize failed: " + init.body());
     if (post(kInitialized).result_int() != 202) die("notifications/initialized failed");
+  }
+
+  // Ends the session, as a client that is done does, so that the next case has its own.
+  ~HttpClient() {
+    try {
+      bhttp::request<bhttp::empty_body> req{bhttp::verb::delete_, "/mcp", 11};
+      req.set(bhttp::field::host, "127.0.0.1:" + std::to_string(port_));
+      req.set("Mcp-Session-Id", session_);
+      req.set("MCP-Protocol-Version", "2025-11-25");
+      bhttp::write(socket_, req);
+      bhttp::response<bhttp::string_body> res;
+      bhttp::read(socket_, buffer_, res);
+    } catch (const std::exception&) {
+    }
   }
 
   bhttp::response<bhttp::string_body> post(const std::string& body) {
