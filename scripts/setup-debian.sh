@@ -13,6 +13,8 @@ packages=(
   python3 procps vim less
   # the docker executor's tests: a local Docker engine and a busybox to build the test image
   docker.io busybox-static
+  # the second, TLS-only engine of the docker TLS tests gets a bridge of its own
+  iproute2
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
