@@ -12,6 +12,7 @@
 // Prints a table, then one JSON line with every figure.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,6 +100,7 @@ class ServerProcess {
     if (pipe(in) != 0 || pipe(out) != 0) die("pipe failed");
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // die() exits without the destructor
       dup2(in[0], 0);
       dup2(out[1], 1);
       int log = open((dir_ / "server.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
