@@ -105,7 +105,7 @@ struct DockerExecutor::Proc {
   std::string cwd;
   std::string create_body;  // exec create request
   std::string exec_id;
-  std::optional<Socket> socket;
+  std::optional<EngineStream> socket;
   MarkerReader marker;
   Demuxer demux;
   std::string held;  // output that arrived before the marker
@@ -123,7 +123,7 @@ struct DockerExecutor::Proc {
 };
 
 struct DockerExecutor::Guard {
-  std::optional<Socket> socket;
+  std::optional<EngineStream> socket;
   std::deque<std::string> queue;
   bool writing = false;
 };
@@ -208,6 +208,13 @@ asio::awaitable<void> DockerExecutor::setup_async() {
       hint = " (is dockerd running? set [docker] host or DOCKER_HOST to its address)";
     throw Error(PMCP_ERR_UNAVAILABLE, what + hint);
   }
+  // Go's TLS server answers a plain request with this 400.
+  if (version.status == 400 && version.body.find("HTTPS server") != std::string::npos)
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "the Docker engine at " + url +
+                    " expects TLS (it answered: " + engine_message(version.body) +
+                    "): set [docker] tls_verify = true and cert_path (or DOCKER_TLS_VERIFY=1 and "
+                    "DOCKER_CERT_PATH) to the directory with ca.pem, cert.pem and key.pem");
   if (version.status != 200)
     throw Error(PMCP_ERR_UNAVAILABLE, "the Docker engine at " + url +
                                           " answered GET /version with "
@@ -541,7 +548,7 @@ asio::awaitable<void> DockerExecutor::run_process(ProcPtr p) {
     if (p->tty && api_console_size_) start["ConsoleSize"] = json::array{p->rows, p->cols};
     Hijacked h =
         co_await client_.hijack("/exec/" + p->exec_id + "/start", json::serialize(start), 30s);
-    p->socket.emplace(std::move(h.socket));
+    p->socket.emplace(std::move(h.stream));
     p->buffer.reset(new char[kReadChunk]);
     if (!h.leftover.empty()) handle_bytes(*p, h.leftover.data(), h.leftover.size());
     for (;;) {
@@ -716,7 +723,7 @@ asio::awaitable<void> DockerExecutor::write_loop(ProcPtr p) {
   }
   if (p->close_requested && !p->write_side_closed && p->socket && p->socket->is_open()) {
     boost::system::error_code ignored;
-    p->socket->shutdown(asio::socket_base::shutdown_send, ignored);
+    p->socket->shutdown_send(ignored);
     p->write_side_closed = true;
   }
   p->writing = false;
@@ -797,7 +804,7 @@ asio::awaitable<std::string> DockerExecutor::run_helper(std::string script) {
   Demuxer demux;
   auto collect = [&](int, const char* d, std::size_t n) { text.append(d, n); };
   demux.feed(h.leftover.data(), h.leftover.size(), collect);
-  auto socket = std::make_shared<Socket>(std::move(h.socket));
+  auto socket = std::make_shared<EngineStream>(std::move(h.stream));
   asio::steady_timer deadline(io_);
   deadline.expires_after(30s);
   deadline.async_wait([socket](boost::system::error_code ec) {
@@ -843,7 +850,7 @@ asio::awaitable<void> DockerExecutor::guard_loop() {
       Hijacked h = co_await client_.hijack("/exec/" + exec_id + "/start",
                                            R"({"Detach":false,"Tty":false})", 30s);
       if (stopping_) co_return;
-      g->socket.emplace(std::move(h.socket));
+      g->socket.emplace(std::move(h.stream));
       for (int64_t group : guarded_) g->queue.push_back("+ " + std::to_string(group) + "\n");
       guard_ = g;
       kick_guard_writer();
