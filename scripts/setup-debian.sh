@@ -6,13 +6,18 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev
-  libvterm-dev libtomlplusplus-dev libspdlog-dev libgtest-dev
+  libvterm-dev libtomlplusplus-dev libspdlog-dev libgtest-dev libssl-dev
+  # TLS tests make their certificates with the openssl CLI
+  openssl
   # the host sandbox: namespaces through bubblewrap, the seccomp filter through libseccomp
   bubblewrap libseccomp-dev
   # used by the tests: the official MCP client runs on Node.js; interactive programs for TTY tests
   python3 procps vim less
-  # the docker executor's tests: a local Docker engine and a busybox to build the test image
-  docker.io busybox-static
+  # the docker executor's tests: a local Docker engine, and busybox and debootstrap to build the
+  # test images
+  docker.io busybox-static debootstrap
+  # the second, TLS-only engine of the docker TLS tests gets a bridge of its own
+  iproute2
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

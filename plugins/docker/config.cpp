@@ -127,13 +127,20 @@ Config parse_config(std::string_view text) {
       }
     } else if (key == "host") {
       c.host = get_string(v, key, true);
+    } else if (key == "tls_verify") {
+      c.tls_verify = get_bool(v, key);
+      c.tls_verify_set = true;
+    } else if (key == "cert_path") {
+      c.cert_path = get_string(v, key, false);
     } else if (key == "remove_on_exit") {
       c.remove_on_exit = get_bool(v, key);
     } else if (key == "init") {
       c.init = get_bool(v, key);
     } else {
-      bad(key, "unknown key (known: image, container, volume, use_existing, memory, cpus, "
-               "pids_limit, network, workdir, keep_alive, host, remove_on_exit, init)");
+      bad(key,
+          "unknown key (known: image, container, volume, use_existing, memory, cpus, "
+          "pids_limit, network, workdir, keep_alive, host, tls_verify, cert_path, "
+          "remove_on_exit, init)");
     }
   }
   return c;

@@ -23,6 +23,11 @@ struct Config {
                              // container's own working directory as the default cwd)
   std::vector<std::string> keep_alive = {"sleep", "infinity"};  // the container's command
   std::string host;                 // engine URL; "" = DOCKER_HOST or the default socket
+  // TLS to a tcp:// engine, verified against cert_path/ca.pem (the docker CLI's
+  // DOCKER_TLS_VERIFY). Unset = DOCKER_TLS_VERIFY decides; an https:// host implies it.
+  bool tls_verify = false;
+  bool tls_verify_set = false;
+  std::string cert_path;  // ca.pem, cert.pem, key.pem; "" = DOCKER_CERT_PATH, else ~/.docker
   bool remove_on_exit = true;       // remove a container we created when the server stops
   bool init = true;                 // run docker-init as PID 1 so that orphans are reaped
 };

@@ -1,13 +1,6 @@
 #include "executor.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <deque>
-#include <future>
-#include <optional>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,6 +12,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
+#include <deque>
+#include <future>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "stream.hpp"
 
@@ -106,7 +105,7 @@ struct DockerExecutor::Proc {
   std::string cwd;
   std::string create_body;  // exec create request
   std::string exec_id;
-  std::optional<Socket> socket;
+  std::optional<EngineStream> socket;
   MarkerReader marker;
   Demuxer demux;
   std::string held;  // output that arrived before the marker
@@ -123,8 +122,32 @@ struct DockerExecutor::Proc {
   std::unique_ptr<char[]> buffer;
 };
 
-DockerExecutor::DockerExecutor(const pmcp_host* host, const pmcp_executor_sink& sink,
-                               Config config, Endpoint endpoint)
+struct DockerExecutor::Guard {
+  std::optional<EngineStream> socket;
+  std::deque<std::string> queue;
+  bool writing = false;
+};
+
+namespace {
+
+// The guard's script (POSIX sh: dash, bash and busybox ash). It keeps the live groups as
+// " 1 2 3 " and kills them all at the end of its input.
+constexpr const char* kGuardScript =
+    "g=' '\n"
+    "while read -r op n; do\n"
+    "  case \"$op\" in\n"
+    "    +) g=\"$g$n \" ;;\n"
+    "    -) case \"$g\" in *\" $n \"*) g=\"${g%%\" $n \"*} ${g#*\" $n \"}\" ;; esac ;;\n"
+    "    bye) exit 0 ;;\n"
+    "  esac\n"
+    "done\n"
+    "for n in $g; do kill -9 -\"$n\" 2>/dev/null; done\n"
+    "exit 0\n";
+
+}  // namespace
+
+DockerExecutor::DockerExecutor(const pmcp_host* host, const pmcp_executor_sink& sink, Config config,
+                               Endpoint endpoint)
     : host_(host),
       sink_(sink),
       config_(std::move(config)),
@@ -178,26 +201,36 @@ asio::awaitable<void> DockerExecutor::setup_async() {
     std::string hint;
     const std::string what = e.what();
     if (what.find("ermission denied") != std::string::npos)
-      hint = " (this user may not use the Docker socket: add it to the docker group, or point "
-             "[docker] host / DOCKER_HOST at an engine it may use)";
+      hint =
+          " (this user may not use the Docker socket: add it to the docker group, or point "
+          "[docker] host / DOCKER_HOST at an engine it may use)";
     else if (e.unreachable)
       hint = " (is dockerd running? set [docker] host or DOCKER_HOST to its address)";
     throw Error(PMCP_ERR_UNAVAILABLE, what + hint);
   }
+  // Go's TLS server answers a plain request with this 400.
+  if (version.status == 400 && version.body.find("HTTPS server") != std::string::npos)
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "the Docker engine at " + url +
+                    " expects TLS (it answered: " + engine_message(version.body) +
+                    "): set [docker] tls_verify = true and cert_path (or DOCKER_TLS_VERIFY=1 and "
+                    "DOCKER_CERT_PATH) to the directory with ca.pem, cert.pem and key.pem");
   if (version.status != 200)
-    throw Error(PMCP_ERR_UNAVAILABLE, "the Docker engine at " + url + " answered GET /version with "
-                                          "status " + std::to_string(version.status) + ": " +
+    throw Error(PMCP_ERR_UNAVAILABLE, "the Docker engine at " + url +
+                                          " answered GET /version with "
+                                          "status " +
+                                          std::to_string(version.status) + ": " +
                                           engine_message(version.body));
   const json::value v = parse_body(version);
   const std::string api = string_field(v, "ApiVersion");
   int major = 0, minor = 0;
   if (!parse_version(api, major, minor))
-    throw Error(PMCP_ERR_UNAVAILABLE, "the Docker engine at " + url +
-                                          " did not say which API version it speaks");
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "the Docker engine at " + url + " did not say which API version it speaks");
   if (std::pair(major, minor) < std::pair(kMinApiMajor, kMinApiMinor))
     throw Error(PMCP_ERR_UNAVAILABLE,
-                "the Docker engine at " + url + " is too old: it speaks API " + api +
-                    " (Docker " + string_field(v, "Version") + "), process-mcp needs API " +
+                "the Docker engine at " + url + " is too old: it speaks API " + api + " (Docker " +
+                    string_field(v, "Version") + "), process-mcp needs API " +
                     std::to_string(kMinApiMajor) + "." + std::to_string(kMinApiMinor) +
                     " (Docker 19.03) or newer");
   if (std::pair(major, minor) > std::pair(kMaxApiMajor, kMaxApiMinor)) {
@@ -215,6 +248,7 @@ asio::awaitable<void> DockerExecutor::setup_async() {
   }
   log(PMCP_LOG_INFO, std::string(created_ ? "created" : "using") + " container '" +
                          config_.container + "' (" + container_id_.substr(0, 12) + ")");
+  asio::co_spawn(io_, guard_loop(), asio::detached);
 }
 
 asio::awaitable<void> DockerExecutor::ensure_container(bool initial) {
@@ -223,16 +257,17 @@ asio::awaitable<void> DockerExecutor::ensure_container(bool initial) {
   if (r.status == 404) {
     if (config_.use_existing)
       throw Error(PMCP_ERR_NOT_FOUND,
-                  "container '" + name + "' does not exist (use_existing = true / "
-                  "DOCKER_USE_EXISTING=true uses a container as it is and never creates one: "
-                  "create it first, or set use_existing = false)");
+                  "container '" + name +
+                      "' does not exist (use_existing = true / "
+                      "DOCKER_USE_EXISTING=true uses a container as it is and never creates one: "
+                      "create it first, or set use_existing = false)");
     co_await ensure_image();
     co_await create_container();
     r = co_await client_.call(http::verb::get, "/containers/" + url_encode(name) + "/json");
   }
   if (r.status != 200)
-    throw Error(PMCP_ERR_UNAVAILABLE, "cannot inspect container '" + name + "': " +
-                                          engine_message(r.body));
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "cannot inspect container '" + name + "': " + engine_message(r.body));
   json::value info = parse_body(r);
   container_id_ = string_field(info, "Id");
   if (container_id_.empty())
@@ -247,11 +282,9 @@ asio::awaitable<void> DockerExecutor::ensure_container(bool initial) {
     const std::string dir = cfg ? string_field(*cfg, "WorkingDir") : std::string();
     default_cwd_ = dir.empty() ? "/" : dir;
   }
-  if (paused)
-    throw Error(PMCP_ERR_STATE, "container '" + name + "' is paused; unpause it first");
+  if (paused) throw Error(PMCP_ERR_STATE, "container '" + name + "' is paused; unpause it first");
   if (!running) {
-    if (initial && !created_)
-      log(PMCP_LOG_INFO, "starting the existing container '" + name + "'");
+    if (initial && !created_) log(PMCP_LOG_INFO, "starting the existing container '" + name + "'");
     co_await start_container();
   } else if (initial && !created_ && !config_.use_existing) {
     log(PMCP_LOG_INFO, "reusing the running container '" + name + "' with its own settings");
@@ -263,8 +296,8 @@ asio::awaitable<void> DockerExecutor::ensure_image() {
   Response r = co_await client_.call(http::verb::get, "/images/" + image + "/json");
   if (r.status == 200) co_return;
   if (r.status != 404)
-    throw Error(PMCP_ERR_UNAVAILABLE, "cannot inspect image '" + image + "': " +
-                                          engine_message(r.body));
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "cannot inspect image '" + image + "': " + engine_message(r.body));
   log(PMCP_LOG_INFO, "pulling image '" + image + "'");
   auto [from, tag] = split_image(image);
   std::string target = "/images/create?fromImage=" + url_encode(from);
@@ -294,9 +327,9 @@ asio::awaitable<void> DockerExecutor::ensure_image() {
   }
   Response check = co_await client_.call(http::verb::get, "/images/" + image + "/json");
   if (check.status != 200)
-    throw Error(PMCP_ERR_UNAVAILABLE,
-                "cannot pull image '" + image + "': the engine reported no error but does not "
-                "have the image afterwards");
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot pull image '" + image +
+                                          "': the engine reported no error but does not "
+                                          "have the image afterwards");
 }
 
 asio::awaitable<void> DockerExecutor::create_container() {
@@ -314,8 +347,8 @@ asio::awaitable<void> DockerExecutor::create_container() {
   host["Tmpfs"] = json::object{{"/tmp", "rw,noexec,nosuid,size=100m"},
                                {"/var/tmp", "rw,noexec,nosuid,size=100m"}};
   if (!c.volume.empty())
-    host["Mounts"] = json::array{
-        json::object{{"Type", "volume"}, {"Source", c.volume}, {"Target", c.workdir}}};
+    host["Mounts"] =
+        json::array{json::object{{"Type", "volume"}, {"Source", c.volume}, {"Target", c.workdir}}};
   host["NetworkMode"] = c.network;
   host["Init"] = c.init;
   json::object body{{"Image", c.image},
@@ -323,9 +356,9 @@ asio::awaitable<void> DockerExecutor::create_container() {
                     {"WorkingDir", c.workdir},
                     {"Labels", json::object{{"process-mcp", "shared-container"}}},
                     {"HostConfig", std::move(host)}};
-  Response r = co_await client_.call(http::verb::post,
-                                     "/containers/create?name=" + url_encode(c.container),
-                                     json::serialize(body));
+  Response r =
+      co_await client_.call(http::verb::post, "/containers/create?name=" + url_encode(c.container),
+                            json::serialize(body));
   if (r.status == 409) {  // another server created it meanwhile: use that one
     log(PMCP_LOG_INFO, "container '" + c.container + "' appeared meanwhile; using it");
     co_return;
@@ -339,8 +372,8 @@ asio::awaitable<void> DockerExecutor::create_container() {
 asio::awaitable<void> DockerExecutor::start_container() {
   Response r = co_await client_.call(http::verb::post, "/containers/" + container_id_ + "/start");
   if (r.status != 204 && r.status != 304)
-    throw Error(PMCP_ERR_UNAVAILABLE, "cannot start container '" + config_.container + "': " +
-                                          engine_message(r.body));
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                "cannot start container '" + config_.container + "': " + engine_message(r.body));
   // A keep-alive command that ends at once leaves a stopped container: say so now.
   Response i = co_await client_.call(http::verb::get, "/containers/" + container_id_ + "/json");
   const json::value info = parse_body(i);
@@ -483,8 +516,8 @@ void DockerExecutor::resize(uint64_t id, uint16_t cols, uint16_t rows) {
 
 asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body) {
   for (int attempt = 0;; ++attempt) {
-    Response r = co_await client_.call(http::verb::post, "/containers/" + container_id_ + "/exec",
-                                       body);
+    Response r =
+        co_await client_.call(http::verb::post, "/containers/" + container_id_ + "/exec", body);
     if (r.status == 201) {
       std::string id = string_field(parse_body(r), "Id");
       if (id.empty()) throw ApiError("the engine did not give the exec id", false);
@@ -501,9 +534,9 @@ asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body
       }
       continue;
     }
-    throw ApiError("cannot create an exec in container '" + config_.container + "': " +
-                       engine_message(r.body),
-                   false, r.status);
+    throw ApiError(
+        "cannot create an exec in container '" + config_.container + "': " + engine_message(r.body),
+        false, r.status);
   }
 }
 
@@ -513,9 +546,9 @@ asio::awaitable<void> DockerExecutor::run_process(ProcPtr p) {
     p->exec_id = co_await create_exec(p->create_body);
     json::object start{{"Detach", false}, {"Tty", p->tty}};
     if (p->tty && api_console_size_) start["ConsoleSize"] = json::array{p->rows, p->cols};
-    Hijacked h = co_await client_.hijack("/exec/" + p->exec_id + "/start", json::serialize(start),
-                                         30s);
-    p->socket.emplace(std::move(h.socket));
+    Hijacked h =
+        co_await client_.hijack("/exec/" + p->exec_id + "/start", json::serialize(start), 30s);
+    p->socket.emplace(std::move(h.stream));
     p->buffer.reset(new char[kReadChunk]);
     if (!h.leftover.empty()) handle_bytes(*p, h.leftover.data(), h.leftover.size());
     for (;;) {
@@ -542,9 +575,8 @@ void DockerExecutor::handle_bytes(Proc& p, const char* data, std::size_t size) {
     handle_stream(p, PMCP_STREAM_STDOUT, data, size);
     return;
   }
-  p.demux.feed(data, size, [&](int stream, const char* d, std::size_t n) {
-    handle_stream(p, stream, d, n);
-  });
+  p.demux.feed(data, size,
+               [&](int stream, const char* d, std::size_t n) { handle_stream(p, stream, d, n); });
 }
 
 // The marker is the first line on stderr (pipes) or on the terminal (tty). Until it arrived,
@@ -572,6 +604,10 @@ void DockerExecutor::handle_stream(Proc& p, int stream, const char* data, std::s
 void DockerExecutor::on_marker(Proc& p) {
   p.started = true;
   p.pgid = p.marker.pid();
+  if (p.pgid > 1) {
+    guarded_.insert(p.pgid);
+    guard_send("+ " + std::to_string(p.pgid) + "\n");
+  }
   sink_.on_spawned(sink_.ctx, p.id, PMCP_OK, p.pgid, sdk::str(""));
   if (!p.held.empty()) {
     std::string held;
@@ -598,10 +634,10 @@ asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
   if (!p->started) {
     std::string message;
     if (p->marker.state() == MarkerReader::State::failed && p->marker.failure() == "cwd") {
-      message = "cannot use '" + p->cwd + "' as the working directory in the container: it does "
+      message = "cannot use '" + p->cwd +
+                "' as the working directory in the container: it does "
                 "not exist, is not a directory, or may not be entered";
-    } else if (p->marker.state() == MarkerReader::State::failed &&
-               p->marker.failure() == "exec") {
+    } else if (p->marker.state() == MarkerReader::State::failed && p->marker.failure() == "exec") {
       message = "command not found in the container: " + p->argv0;
     } else if (!failure.empty()) {
       message = failure;
@@ -626,8 +662,8 @@ asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
   if (message.empty()) {
     try {
       for (int attempt = 0;; ++attempt) {
-        Response r = co_await client_.call(http::verb::get, "/exec/" + p->exec_id + "/json", {},
-                                           15s);
+        Response r =
+            co_await client_.call(http::verb::get, "/exec/" + p->exec_id + "/json", {}, 15s);
         const json::value info = parse_body(r);
         const json::value* running = field(info, "Running");
         const json::value* code = field(info, "ExitCode");
@@ -640,8 +676,9 @@ asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
           break;
         }
         if (attempt >= 100) {
-          message = "the output stream ended but the engine still reports the process as "
-                    "running; it was killed";
+          message =
+              "the output stream ended but the engine still reports the process as "
+              "running; it was killed";
           break;
         }
         co_await sleep_for(20ms);
@@ -661,11 +698,8 @@ asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
   }
   sink_.on_exit(sink_.ctx, p->id, exit_code, term_signal, sdk::str(message));
   // Like the host executor: what is left of the process group goes with the process.
-  if (!stopping_ && p->pgid > 1)
-    asio::co_spawn(io_,
-                   helper_detached("kill -9 -" + std::to_string(p->pgid) + " 2>/dev/null; true",
-                                   ""),
-                   asio::detached);
+  if (!stopping_ && p->pgid > 1) queue_signal({SIGKILL, p->pgid, p->id, true});
+  if (p->pgid > 1 && guarded_.erase(p->pgid) > 0) guard_send("- " + std::to_string(p->pgid) + "\n");
 }
 
 void DockerExecutor::kick_writer(const ProcPtr& p) {
@@ -679,8 +713,8 @@ asio::awaitable<void> DockerExecutor::write_loop(ProcPtr p) {
   while (!p->stdin_queue.empty() && p->socket && p->socket->is_open()) {
     std::string chunk = std::move(p->stdin_queue.front());
     p->stdin_queue.pop_front();
-    auto [ec, n] = co_await asio::async_write(*p->socket, asio::buffer(chunk),
-                                              asio::as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await asio::async_write(*p->socket, asio::buffer(chunk), asio::as_tuple(use_awaitable));
     (void)n;
     if (ec) {
       p->stdin_queue.clear();
@@ -689,7 +723,7 @@ asio::awaitable<void> DockerExecutor::write_loop(ProcPtr p) {
   }
   if (p->close_requested && !p->write_side_closed && p->socket && p->socket->is_open()) {
     boost::system::error_code ignored;
-    p->socket->shutdown(asio::socket_base::shutdown_send, ignored);
+    p->socket->shutdown_send(ignored);
     p->write_side_closed = true;
   }
   p->writing = false;
@@ -697,11 +731,37 @@ asio::awaitable<void> DockerExecutor::write_loop(ProcPtr p) {
 
 void DockerExecutor::send_signal(const ProcPtr& p, int signo) {
   if (p->pgid <= 1) return;
-  asio::co_spawn(io_,
-                 helper_detached("kill -" + std::to_string(signo) + " -" + std::to_string(p->pgid),
-                                 "signal " + std::to_string(signo) + " to process " +
-                                     std::to_string(p->id)),
-                 asio::detached);
+  queue_signal({signo, p->pgid, p->id, false});
+}
+
+void DockerExecutor::queue_signal(PendingSignal s) {
+  signal_queue_.push_back(s);
+  if (signalling_) return;
+  signalling_ = true;
+  asio::co_spawn(io_, signal_loop(), asio::detached);
+}
+
+asio::awaitable<void> DockerExecutor::signal_loop() {
+  while (!signal_queue_.empty()) {
+    std::vector<PendingSignal> batch;
+    batch.swap(signal_queue_);
+    // One line per group, in the order asked. A group asked for by the user that is already
+    // gone reports itself; the sweep of a finished process's leftovers stays quiet.
+    std::string script;
+    for (const PendingSignal& s : batch) {
+      const std::string group = std::to_string(s.pgid);
+      script += "kill -" + std::to_string(s.signo) + " -" + group + " 2>/dev/null";
+      if (s.quiet) {
+        script += ";\n";
+      } else {
+        script += " || echo 'signal " + std::to_string(s.signo) + " to process " +
+                  std::to_string(s.id) + " (group " + group + "): no such process group';\n";
+      }
+    }
+    script += "true\n";
+    co_await helper_detached(std::move(script), "signals");
+  }
+  signalling_ = false;
 }
 
 void DockerExecutor::kick_resizer(const ProcPtr& p) {
@@ -715,13 +775,14 @@ asio::awaitable<void> DockerExecutor::resize_loop(ProcPtr p) {
     auto [cols, rows] = *p->wanted_size;
     p->wanted_size.reset();
     try {
-      Response r = co_await client_.call(http::verb::post,
-                                         "/exec/" + p->exec_id + "/resize?h=" +
-                                             std::to_string(rows) + "&w=" + std::to_string(cols),
-                                         {}, 15s);
+      Response r =
+          co_await client_.call(http::verb::post,
+                                "/exec/" + p->exec_id + "/resize?h=" + std::to_string(rows) +
+                                    "&w=" + std::to_string(cols),
+                                {}, 15s);
       if (r.status >= 300 && !p->ended)  // also fails when the process just ended
-        log(PMCP_LOG_DEBUG, "resize of process " + std::to_string(p->id) + " failed: " +
-                               engine_message(r.body));
+        log(PMCP_LOG_DEBUG,
+            "resize of process " + std::to_string(p->id) + " failed: " + engine_message(r.body));
     } catch (const std::exception& e) {
       log(PMCP_LOG_WARN, "resize of process " + std::to_string(p->id) + " failed: " + e.what());
     }
@@ -743,7 +804,7 @@ asio::awaitable<std::string> DockerExecutor::run_helper(std::string script) {
   Demuxer demux;
   auto collect = [&](int, const char* d, std::size_t n) { text.append(d, n); };
   demux.feed(h.leftover.data(), h.leftover.size(), collect);
-  auto socket = std::make_shared<Socket>(std::move(h.socket));
+  auto socket = std::make_shared<EngineStream>(std::move(h.stream));
   asio::steady_timer deadline(io_);
   deadline.expires_after(30s);
   deadline.async_wait([socket](boost::system::error_code ec) {
@@ -754,8 +815,8 @@ asio::awaitable<std::string> DockerExecutor::run_helper(std::string script) {
   });
   char buf[4096];
   for (;;) {
-    auto [ec, n] = co_await socket->async_read_some(asio::buffer(buf),
-                                                    asio::as_tuple(use_awaitable));
+    auto [ec, n] =
+        co_await socket->async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
     if (n > 0) demux.feed(buf, n, collect);
     if (ec) break;
   }
@@ -770,6 +831,83 @@ asio::awaitable<void> DockerExecutor::helper_detached(std::string script, std::s
   } catch (const std::exception& e) {
     if (!what.empty()) log(PMCP_LOG_WARN, what + " failed: " + e.what());
   }
+}
+
+// ---- the guard (io thread) ----
+
+asio::awaitable<void> DockerExecutor::guard_loop() {
+  const std::string body =
+      json::serialize(json::object{{"AttachStdin", true},
+                                   {"AttachStdout", true},
+                                   {"AttachStderr", true},
+                                   {"Tty", false},
+                                   {"Cmd", json::array{"/bin/sh", "-c", kGuardScript}}});
+  auto delay = 100ms;
+  while (!stopping_) {
+    auto g = std::make_shared<Guard>();
+    try {
+      const std::string exec_id = co_await create_exec(body);
+      Hijacked h = co_await client_.hijack("/exec/" + exec_id + "/start",
+                                           R"({"Detach":false,"Tty":false})", 30s);
+      if (stopping_) co_return;
+      g->socket.emplace(std::move(h.stream));
+      for (int64_t group : guarded_) g->queue.push_back("+ " + std::to_string(group) + "\n");
+      guard_ = g;
+      kick_guard_writer();
+      // The guard says nothing; its stream ends when it exits.
+      std::string said = h.leftover;
+      char buf[1024];
+      for (;;) {
+        auto [ec, n] =
+            co_await g->socket->async_read_some(asio::buffer(buf), asio::as_tuple(use_awaitable));
+        if (said.size() < 4096) said.append(buf, n);
+        if (ec) break;
+      }
+      delay = 100ms;
+      if (!stopping_)
+        log(PMCP_LOG_WARN, "the guard of our processes in container '" + config_.container +
+                               "' ended; starting it again" +
+                               (said.empty() ? std::string() : ": " + trim(said)));
+    } catch (const std::exception& e) {
+      if (!stopping_)
+        log(PMCP_LOG_WARN, "cannot start the guard of our processes in container '" +
+                               config_.container + "': " + e.what());
+    }
+    if (guard_ == g) guard_.reset();
+    if (stopping_) break;
+    co_await sleep_for(delay);
+    delay = std::min<std::chrono::milliseconds>(delay * 2, 5000ms);
+  }
+}
+
+void DockerExecutor::guard_send(std::string line) {
+  if (!guard_ || !guard_->socket) return;  // the next guard learns the groups from guarded_
+  guard_->queue.push_back(std::move(line));
+  kick_guard_writer();
+}
+
+void DockerExecutor::kick_guard_writer() {
+  if (!guard_ || guard_->writing || guard_->queue.empty()) return;
+  guard_->writing = true;
+  asio::co_spawn(io_, guard_write_loop(guard_), asio::detached);
+}
+
+asio::awaitable<void> DockerExecutor::guard_write_loop(std::shared_ptr<Guard> g) {
+  while (!g->queue.empty() && g->socket && g->socket->is_open()) {
+    std::string chunk;
+    while (!g->queue.empty()) {
+      chunk += g->queue.front();
+      g->queue.pop_front();
+    }
+    auto [ec, n] =
+        co_await asio::async_write(*g->socket, asio::buffer(chunk), asio::as_tuple(use_awaitable));
+    (void)n;
+    if (ec) {
+      g->queue.clear();
+      break;
+    }
+  }
+  g->writing = false;
 }
 
 // ---- shutdown (io thread) ----
@@ -792,8 +930,7 @@ asio::awaitable<void> DockerExecutor::shutdown() {
     try {
       co_await run_helper("kill -9" + groups + " 2>/dev/null; true");
     } catch (const std::exception& e) {
-      log(PMCP_LOG_WARN, std::string("could not kill the processes in the container: ") +
-                             e.what());
+      log(PMCP_LOG_WARN, std::string("could not kill the processes in the container: ") + e.what());
     }
   }
   deadline = Clock::now() + 5s;
@@ -806,13 +943,25 @@ asio::awaitable<void> DockerExecutor::shutdown() {
   }
   deadline = Clock::now() + 2s;
   while (!procs_.empty() && Clock::now() < deadline) co_await sleep_for(20ms);
+  // When all our processes are gone the guard leaves without killing anything (a group
+  // number may have been reused since). Otherwise it kills what is left as the stream closes.
+  if (auto g = guard_; g && g->socket && g->socket->is_open()) {
+    if (procs_.empty()) {
+      g->queue.push_back("bye\n");
+      kick_guard_writer();
+    }
+    deadline = Clock::now() + 2s;
+    while (g->writing && Clock::now() < deadline) co_await sleep_for(10ms);
+    boost::system::error_code ignored;
+    g->socket->close(ignored);
+  }
   if (created_ && config_.remove_on_exit && !container_id_.empty()) {
     try {
       Response r = co_await client_.call(
           http::verb::delete_, "/containers/" + container_id_ + "?force=true&v=false", {}, 30s);
       if (r.status != 204 && r.status != 404)
-        log(PMCP_LOG_WARN, "could not remove container '" + config_.container + "': " +
-                               engine_message(r.body));
+        log(PMCP_LOG_WARN,
+            "could not remove container '" + config_.container + "': " + engine_message(r.body));
     } catch (const std::exception& e) {
       log(PMCP_LOG_WARN, "could not remove container '" + config_.container + "': " + e.what());
     }

@@ -13,17 +13,17 @@
 // group, then removes the container if this instance created it (the volume is kept).
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "config.hpp"
 #include "http.hpp"
@@ -91,6 +91,7 @@ class DockerExecutor final : public sdk::ExecutorBase {
   boost::asio::awaitable<void> resize_loop(ProcPtr p);
   boost::asio::awaitable<std::string> run_helper(std::string script);
   boost::asio::awaitable<void> helper_detached(std::string script, std::string what);
+  boost::asio::awaitable<void> signal_loop();
   boost::asio::awaitable<void> shutdown();
 
   void log(pmcp_log_level level, const std::string& message) const;
@@ -111,10 +112,33 @@ class DockerExecutor final : public sdk::ExecutorBase {
   // io thread only (and setup() before any process exists).
   std::string container_id_;
   std::string default_cwd_;
-  bool created_ = false;     // this instance created the container
+  bool created_ = false;  // this instance created the container
   bool stopping_ = false;
   bool api_console_size_ = false;  // the engine takes ConsoleSize on exec create/start
   std::unordered_map<uint64_t, ProcPtr> procs_;
+  // Signals wait here while one helper exec delivers the previous batch: a burst of kills
+  // becomes a few execs instead of one per process (each exec is an engine round trip).
+  struct PendingSignal {
+    int signo;
+    int64_t pgid;
+    uint64_t id;
+    bool quiet;  // the sweep after a process ended: a missing group is expected
+  };
+  void queue_signal(PendingSignal s);
+  std::vector<PendingSignal> signal_queue_;
+  bool signalling_ = false;
+
+  // The guard: one long-lived exec in the container whose stdin is a connection of ours. It
+  // learns every process group we start ("+ N") and end ("- N"). When the connection drops
+  // without a goodbye (the server was SIGKILLed or crashed), the engine closes its stdin and
+  // it kills every group it still holds, so nothing we started outlives us.
+  struct Guard;
+  std::shared_ptr<Guard> guard_;
+  std::set<int64_t> guarded_;  // live process groups, re-sent when the guard restarts
+  boost::asio::awaitable<void> guard_loop();
+  void guard_send(std::string line);
+  void kick_guard_writer();
+  boost::asio::awaitable<void> guard_write_loop(std::shared_ptr<Guard> g);
 
   std::thread thread_;
 };

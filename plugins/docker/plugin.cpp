@@ -1,4 +1,6 @@
 // The docker executor plugin: entry point, factory and instance creation.
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -21,7 +23,9 @@ const pmcp_host* g_host = nullptr;
 
 constexpr const char* kDefaultSocket = "unix:///var/run/docker.sock";
 
-// The engine's address: [docker] host, else DOCKER_HOST, else the default socket.
+// The engine's address: [docker] host, else DOCKER_HOST, else the default socket. TLS as the
+// docker CLI does it: on for an https:// address or with tls_verify / DOCKER_TLS_VERIFY, with
+// ca.pem, cert.pem and key.pem from cert_path / DOCKER_CERT_PATH / ~/.docker.
 pmcp::docker::Endpoint engine_endpoint(const pmcp::docker::Config& config) {
   std::string url = config.host;
   std::string source = "[docker] host";
@@ -33,11 +37,55 @@ pmcp::docker::Endpoint engine_endpoint(const pmcp::docker::Config& config) {
     }
   }
   if (url.empty()) url = kDefaultSocket;
+  pmcp::docker::Endpoint endpoint;
   try {
-    return pmcp::docker::parse_endpoint(url);
+    endpoint = pmcp::docker::parse_endpoint(url);
   } catch (const std::invalid_argument& e) {
     throw Error(PMCP_ERR_INVALID_ARGUMENT, source + ": " + e.what());
   }
+  bool verify = config.tls_verify;
+  std::string verify_source = "[docker] tls_verify";
+  if (!config.tls_verify_set) {
+    const char* env = std::getenv("DOCKER_TLS_VERIFY");
+    verify = env != nullptr && env[0] != '\0';
+    verify_source = "DOCKER_TLS_VERIFY";
+  }
+  if (endpoint.is_unix) {
+    // DOCKER_TLS_VERIFY left over in the environment does not matter to a unix socket.
+    if (config.tls_verify_set && config.tls_verify)
+      throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                  "[docker] tls_verify applies to tcp:// engine addresses, not to " + url);
+    return endpoint;
+  }
+  if (!verify && !endpoint.https) return endpoint;
+  std::string dir = config.cert_path;
+  std::string dir_source = "[docker] cert_path";
+  if (dir.empty()) {
+    const char* env = std::getenv("DOCKER_CERT_PATH");
+    if (env != nullptr && env[0] != '\0') {
+      dir = env;
+      dir_source = "DOCKER_CERT_PATH";
+    } else {
+      const char* home = std::getenv("HOME");
+      dir = std::string(home != nullptr ? home : "") + "/.docker";
+      dir_source = "the default ~/.docker";
+    }
+  }
+  pmcp::docker::TlsFiles files{dir + "/ca.pem", dir + "/cert.pem", dir + "/key.pem"};
+  struct stat st {};
+  if (::stat(files.cert.c_str(), &st) != 0 && ::stat(files.key.c_str(), &st) != 0) {
+    files.cert.clear();  // no client certificate: only for engines that do not ask for one
+    files.key.clear();
+  }
+  try {
+    endpoint.tls = pmcp::docker::make_tls_context(files);
+  } catch (const std::invalid_argument& e) {
+    throw Error(PMCP_ERR_INVALID_ARGUMENT,
+                std::string("TLS to the Docker engine at ") + url + " (" +
+                    (endpoint.https ? source + " is https://" : verify_source + " is set") +
+                    "; certificates from " + dir_source + " " + dir + "): " + e.what());
+  }
+  return endpoint;
 }
 
 int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,

@@ -14,12 +14,14 @@ namespace {
 namespace json = boost::json;
 using pmcp::sdk::Error;
 
-constexpr std::array<std::string_view, 17> kKeys = {
+// clang-format off
+constexpr std::array<std::string_view, 19> kKeys = {
     "listen",          "path",           "allowed_hosts",      "allowed_origins",
     "auth_token",      "auth_token_env", "max_body_bytes",     "max_header_bytes",
     "max_connections", "max_sessions",   "max_sessions_per_client", "idle_timeout_ms",
     "session_timeout_ms", "history_events", "retry_ms",        "keepalive_ms",
-    "port_file"};
+    "port_file",       "tls_cert",       "tls_key"};
+// clang-format on
 
 [[noreturn]] void fail(std::string_view key, std::string_view why) {
   throw Error(PMCP_ERR_INVALID_ARGUMENT, "http." + std::string(key) + " " + std::string(why));
@@ -97,8 +99,6 @@ HttpConfig parse_http_config(std::string_view text) {
   json::value root = json::parse(text.empty() ? std::string_view("{}") : text, ec);
   if (ec || !root.is_object()) throw Error(PMCP_ERR_INVALID_ARGUMENT, "[http] must be a table");
   std::string token_env;
-  std::string tls_cert;
-  std::string tls_key;
   constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
   for (const auto& [k, v] : root.get_object()) {
     std::string_view key = k;
@@ -146,9 +146,12 @@ HttpConfig parse_http_config(std::string_view text) {
       config.keepalive_ms = get_uint(v, key, 100, kMaxU32);
     } else if (key == "port_file") {
       config.port_file = get_string(v, key);
-    } else if (key == "tls_cert" || key == "tls_key") {
-      fail(key, "is not supported: this build of the http transport has no TLS; put a TLS "
-                "proxy in front of it");
+    } else if (key == "tls_cert") {
+      config.tls_cert = get_string(v, key);
+      if (config.tls_cert.empty()) fail(key, "must name a PEM certificate file");
+    } else if (key == "tls_key") {
+      config.tls_key = get_string(v, key);
+      if (config.tls_key.empty()) fail(key, "must name a PEM private key file");
     } else {
       std::string valid;
       for (auto name : kKeys) {
@@ -157,6 +160,11 @@ HttpConfig parse_http_config(std::string_view text) {
       throw Error(PMCP_ERR_INVALID_ARGUMENT,
                   "unknown key 'http." + std::string(key) + "' (valid keys: " + valid + ")");
     }
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    fail(config.tls_cert.empty() ? "tls_key" : "tls_cert",
+         "is set but http." + std::string(config.tls_cert.empty() ? "tls_cert" : "tls_key") +
+             " is not: TLS needs both the certificate and its private key");
   }
   if (!token_env.empty()) {
     if (!config.auth_token.empty()) {

@@ -31,6 +31,10 @@ struct HttpConfig {
   uint64_t retry_ms = 1000;             // the SSE retry: hint sent with each priming event
   uint64_t keepalive_ms = 15000;        // an SSE comment is sent after this much silence
   std::string port_file;                // when set, the bound port is written there at start
+  // TLS: PEM files of the certificate (chain) and its private key; both or neither. When set,
+  // the endpoint speaks HTTPS only (TLS 1.2 or later); the files are loaded at start.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // Parses the plugin's table (JSON text). Throws pmcp::sdk::Error (PMCP_ERR_INVALID_ARGUMENT)

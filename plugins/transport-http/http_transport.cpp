@@ -12,6 +12,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -24,6 +25,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tls.hpp"
 #include "wire.hpp"
 
 namespace pmcp::http {
@@ -52,16 +54,18 @@ struct ReplyContext {
   std::string session_key;  // the Mcp-Session-Id header, once known
 };
 
-// One TCP connection. Modes: reading a request; awaiting the core's answer to a POST;
-// streaming SSE; closed. Owned by shared_ptrs held by pending operations and by the session
-// state that routes messages to it.
+// One TCP connection, plain or TLS (which handshakes first, in mode reading). Modes: reading a
+// request; awaiting the core's answer to a POST; streaming SSE; closed. Owned by shared_ptrs
+// held by pending operations and by the session state that routes messages to it.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class Mode { reading, awaiting, sse, closed };
 
-  Connection(HttpTransport& transport, tcp::socket socket, std::string remote);
+  // tls: the server context when the endpoint speaks HTTPS, else null.
+  Connection(HttpTransport& transport, tcp::socket socket, std::string remote,
+             asio::ssl::context* tls);
 
-  void start() { read_request(); }
+  void start();
   bool open() const { return mode_ != Mode::closed; }
   Mode mode() const { return mode_; }
   const std::string& remote() const { return remote_; }
@@ -90,6 +94,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close();
 
  private:
+  void on_handshake(beast::error_code ec);
+  void refuse_plain_http();
   void read_request();
   void on_request(beast::error_code ec);
   void write(std::string bytes);
@@ -99,8 +105,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void drain();
   Response base_response(bhttp::status status) const;
 
+  // The TCP layer under either stream.
+  beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *plain_; }
+  // Calls f with the stream that carries HTTP: the TLS stream, or the TCP one when there is no
+  // TLS (or when answering a plain-HTTP request that arrived on the TLS port).
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_ && !raw_) {
+      f(*tls_);
+    } else {
+      f(tcp());
+    }
+  }
+
   HttpTransport& transport_;
-  beast::tcp_stream stream_;
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+  bool raw_ = false;
   std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -163,6 +184,7 @@ class HttpTransport final : public pmcp::sdk::TransportBase {
   }
 
   void start() override {
+    if (!config_.tls_cert.empty()) tls_ = make_tls_context(config_.tls_cert, config_.tls_key);
     tcp::endpoint endpoint;
     try {
       tcp::resolver resolver(io_);
@@ -181,8 +203,9 @@ class HttpTransport final : public pmcp::sdk::TransportBase {
     if (!config_.port_file.empty()) write_port_file(bound.port());
     std::string host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                                : bound.address().to_string();
-    log(PMCP_LOG_INFO, "listening on http://" + host + ":" + std::to_string(bound.port()) +
-                           config_.path + (config_.auth_token.empty() ? "" : " (bearer auth)"));
+    log(PMCP_LOG_INFO, std::string("listening on ") + (tls_ ? "https://" : "http://") + host + ":" +
+                           std::to_string(bound.port()) + config_.path +
+                           (config_.auth_token.empty() ? "" : " (bearer auth)"));
     accept();
     arm_sweep();
     thread_ = std::thread([this] { io_.run(); });
@@ -237,6 +260,8 @@ class HttpTransport final : public pmcp::sdk::TransportBase {
   const pmcp_host* host_;
   pmcp_transport_sink sink_;
   HttpConfig config_;
+  // Set by start() when tls_cert/tls_key are; outlives every connection that refers to it.
+  std::shared_ptr<asio::ssl::context> tls_;
   asio::io_context io_;  // declared before everything that holds sockets or timers
   tcp::acceptor acceptor_;
   asio::steady_timer sweep_;
@@ -258,11 +283,63 @@ class HttpTransport final : public pmcp::sdk::TransportBase {
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-Connection::Connection(HttpTransport& transport, tcp::socket socket, std::string remote)
-    : transport_(transport),
-      stream_(std::move(socket)),
-      remote_(std::move(remote)),
-      keepalive_(stream_.get_executor()) {}
+Connection::Connection(HttpTransport& transport, tcp::socket socket, std::string remote,
+                       asio::ssl::context* tls)
+    : transport_(transport), remote_(std::move(remote)), keepalive_(socket.get_executor()) {
+  if (tls != nullptr) {
+    tls_.emplace(std::move(socket), *tls);
+  } else {
+    plain_.emplace(std::move(socket));
+  }
+}
+
+// TLS first: the handshake has the same deadline as a request, so a client that connects and
+// stays silent (or handshakes slowly) holds its connection slot no longer than a plain one.
+void Connection::start() {
+  if (!tls_) {
+    read_request();
+    return;
+  }
+  tcp().expires_after(std::chrono::milliseconds(transport_.config().idle_timeout_ms));
+  tls_->async_handshake(
+      asio::ssl::stream_base::server,
+      [self = shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
+}
+
+void Connection::on_handshake(beast::error_code ec) {
+  if (mode_ == Mode::closed) return;
+  tcp().expires_never();
+  if (!ec) {
+    read_request();
+    return;
+  }
+  if (ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
+    refuse_plain_http();
+    return;
+  }
+  if (ec != beast::error::timeout && ec != asio::error::eof &&
+      ec != asio::error::connection_reset && ec != asio::error::operation_aborted &&
+      ec != asio::ssl::error::stream_truncated) {
+    transport_.log(PMCP_LOG_DEBUG, "TLS handshake with " + remote_ + " failed: " + ec.message());
+  }
+  close();
+}
+
+// A plain-HTTP request on the HTTPS port: answer in plain HTTP with a status that says so (the
+// client would otherwise see a connection closed without a word), then close.
+void Connection::refuse_plain_http() {
+  transport_.log(PMCP_LOG_WARN,
+                 "refused a plain-HTTP request from " + remote_ + " on the HTTPS port");
+  raw_ = true;
+  context_.keep_alive = false;
+  Response res = base_response(bhttp::status::bad_request);
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = jsonrpc_error_body(-32600,
+                                  "Bad Request: this endpoint speaks HTTPS only (TLS); use "
+                                  "https:// in the URL");
+  refuse(std::move(res));
+}
 
 void Connection::read_request() {
   if (mode_ == Mode::closed) return;
@@ -273,16 +350,17 @@ void Connection::read_request() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(transport_.config().max_header_bytes));
   parser_->body_limit(transport_.config().max_body_bytes);
-  stream_.expires_after(std::chrono::milliseconds(transport_.config().idle_timeout_ms));
-  bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->on_request(ec);
-                    });
+  tcp().expires_after(std::chrono::milliseconds(transport_.config().idle_timeout_ms));
+  with_stream([&](auto& stream) {
+    bhttp::async_read(
+        stream, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
+  });
 }
 
 void Connection::on_request(beast::error_code ec) {
   if (mode_ == Mode::closed) return;
-  stream_.expires_never();
+  tcp().expires_never();
   if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
     const auto& header = parser_->get();
     context_.version = header.version() ? header.version() : 11;
@@ -301,7 +379,8 @@ void Connection::on_request(beast::error_code ec) {
   if (ec) {
     if (ec != bhttp::error::end_of_stream && ec != beast::error::timeout &&
         ec != asio::error::operation_aborted && ec != asio::error::connection_reset &&
-        ec != asio::error::eof) {
+        ec != asio::error::eof && ec != asio::ssl::error::stream_truncated &&
+        ec.category() != asio::error::get_ssl_category()) {
       Response res = base_response(bhttp::status::bad_request);
       context_.keep_alive = false;
       res.set(bhttp::field::content_type, "application/json");
@@ -395,8 +474,8 @@ void Connection::close() {
   mode_ = Mode::closed;
   keepalive_.cancel();
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.socket().close(ignored);
+  tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  tcp().socket().close(ignored);
   out_.clear();
   transport_.connection_closed(*this);
 }
@@ -424,31 +503,35 @@ void Connection::write_next() {
   }
   writing_ = true;
   // Writes may stall on a client that stops reading; the idle timeout bounds them.
-  stream_.expires_after(std::chrono::milliseconds(transport_.config().idle_timeout_ms));
-  asio::async_write(stream_, asio::buffer(out_.front()),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      if (self->mode_ == Mode::closed) return;
-                      self->stream_.expires_never();
-                      if (ec) {
-                        self->close();
-                        return;
-                      }
-                      self->out_.pop_front();
-                      self->write_next();
-                    });
+  tcp().expires_after(std::chrono::milliseconds(transport_.config().idle_timeout_ms));
+  with_stream([&](auto& stream) {
+    asio::async_write(stream, asio::buffer(out_.front()),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (self->mode_ == Mode::closed) return;
+                        self->tcp().expires_never();
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        self->out_.pop_front();
+                        self->write_next();
+                      });
+  });
 }
 
-// While streaming, the client sends nothing; a completed read means it went away.
+// While streaming, the client sends nothing; a completed read means it went away. The read is
+// on the bare socket, also under TLS: nothing it could carry is needed, and it stays clear of
+// the stream's write deadline.
 void Connection::watch_sse() {
-  stream_.socket().async_read_some(
-      asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (self->mode_ == Mode::closed) return;
-        if (ec) {
-          self->close();
-          return;
-        }
-        self->watch_sse();
-      });
+  tcp().socket().async_read_some(asio::buffer(scratch_),
+                                 [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                   if (self->mode_ == Mode::closed) return;
+                                   if (ec) {
+                                     self->close();
+                                     return;
+                                   }
+                                   self->watch_sse();
+                                 });
 }
 
 void Connection::arm_keepalive() {
@@ -464,18 +547,19 @@ void Connection::arm_keepalive() {
 // and time), then close. The client thereby reads the status instead of a connection reset.
 void Connection::drain() {
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  if (drained_ == 0) stream_.expires_after(kDrainTime);
-  stream_.async_read_some(asio::buffer(scratch_),
-                          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-                            if (self->mode_ == Mode::closed) return;
-                            self->drained_ += n;
-                            if (ec || self->drained_ > kDrainBytes) {
-                              self->close();
-                              return;
-                            }
-                            self->drain();
-                          });
+  tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (drained_ == 0) tcp().expires_after(kDrainTime);
+  // Bytes are dropped unread, so under TLS there is nothing to decrypt either.
+  tcp().async_read_some(asio::buffer(scratch_),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                          if (self->mode_ == Mode::closed) return;
+                          self->drained_ += n;
+                          if (ec || self->drained_ > kDrainBytes) {
+                            self->close();
+                            return;
+                          }
+                          self->drain();
+                        });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,7 +580,7 @@ void HttpTransport::accept() {
       auto peer = socket.remote_endpoint(addr_ec);
       std::string remote = addr_ec ? "?" : peer.address().to_string();
       socket.set_option(tcp::no_delay(true), addr_ec);
-      auto connection = std::make_shared<Connection>(*this, std::move(socket), remote);
+      auto connection = std::make_shared<Connection>(*this, std::move(socket), remote, tls_.get());
       connections_[connection.get()] = connection;
       connection->start();
     }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { cleanup, waitExit, waitFor } from './lib/agent.mjs';
-import { child, useServer } from './lib/server.mjs';
+import { child, ID_PREFIX, useServer } from './lib/server.mjs';
 
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 // A pattern matching exactly one whole line.
@@ -301,7 +301,7 @@ describe('resize', () => {
     try {
       await srv().toolError('resize', { id: tty.pid, cols: 0, rows: 40 });
       await srv().toolError('resize', { id: tty.pid, cols: 100 });
-      await srv().toolError('resize', { id: 'host-999999', cols: 100, rows: 40 });
+      await srv().toolError('resize', { id: `${ID_PREFIX}-999999`, cols: 100, rows: 40 });
     } finally {
       await cleanup(srv(), tty.pid);
     }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { hostProcesses, McpServer, RawServer, uniqueSleep, until } from './lib/server.mjs';
+import { hostProcesses, ID_PREFIX, McpServer, RawServer, uniqueSleep, until } from './lib/server.mjs';
 
 const sleepsOf = (duration) => hostProcesses(`sleep ${duration}`);
 
@@ -114,8 +114,8 @@ describe('server lifecycle', () => {
     const second = await McpServer.start();
     try {
       const b = await second.spawn({ command: 'echo two' });
-      assert.equal(a.pid, 'host-1');
-      assert.equal(b.pid, 'host-1');
+      assert.equal(a.pid, `${ID_PREFIX}-1`);
+      assert.equal(b.pid, `${ID_PREFIX}-1`);
       const ps = await second.ps();
       assert.deepEqual(ps.map((p) => p.command), ['echo two']);
     } finally {

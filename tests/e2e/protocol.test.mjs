@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 
-import { child, RawServer, until, useServer } from './lib/server.mjs';
+import { child, ID_PREFIX, RawServer, until, useServer } from './lib/server.mjs';
 
 const SUPPORTED_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const TOOL_NAMES = ['kill', 'ps', 'spawn', 'stdin', 'stdout'];
@@ -139,14 +139,14 @@ describe('with the official client', () => {
       ['spawn with env that is not an object', 'spawn', { command: 'true', env: 'A=1' }, /env/],
       ['spawn with an object as env value', 'spawn', { command: 'true', env: { A: { b: 1 } } },
         /env/],
-      ['stdout of an unknown process', 'stdout', { id: 'host-987654' }, /host-987654/],
+      ['stdout of an unknown process', 'stdout', { id: `${ID_PREFIX}-987654` }, new RegExp(`${ID_PREFIX}-987654`)],
       ['stdout without id', 'stdout', {}, /\bid\b/],
       ['stdout with lines of the wrong type', 'stdout', { id: '$ID', lines: 'many' }, /lines/],
       ['stdout with negative lines', 'stdout', { id: '$ID', lines: -3 }, /lines/],
-      ['stdin of an unknown process', 'stdin', { id: 'host-987654', input: 'x' }, /host-987654/],
+      ['stdin of an unknown process', 'stdin', { id: `${ID_PREFIX}-987654`, input: 'x' }, new RegExp(`${ID_PREFIX}-987654`)],
       ['stdin without input', 'stdin', { id: '$ID' }, /input/],
       ['stdin with a numeric input', 'stdin', { id: '$ID', input: 7 }, /input/],
-      ['kill of an unknown process', 'kill', { id: 'host-987654' }, /host-987654/],
+      ['kill of an unknown process', 'kill', { id: `${ID_PREFIX}-987654` }, new RegExp(`${ID_PREFIX}-987654`)],
     ];
     // A real process for the cases that need a valid id ('$ID').
     let id;

@@ -10,7 +10,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 
 import { cleanup, waitExit, waitFor } from './lib/agent.mjs';
-import { sleep, until, useServer } from './lib/server.mjs';
+import { ID_PREFIX, sleep, until, useServer } from './lib/server.mjs';
 
 describe('resources', () => {
   const srv = useServer({ before, after });
@@ -178,8 +178,10 @@ describe('resources', () => {
 
   test('reading a resource of an unknown process is an error', async () => {
     // -32002: "Resource not found" in the MCP specification.
-    await assert.rejects(srv().client.readResource({ uri: 'process://host-999999/stdout' }),
-      (error) => error.code === -32002 && /host-999999/.test(error.message));
+    await assert.rejects(srv().client.readResource({
+      uri: `process://${ID_PREFIX}-999999/stdout`,
+    }),
+      (error) => error.code === -32002 && new RegExp(`${ID_PREFIX}-999999`).test(error.message));
     await assert.rejects(srv().client.readResource({ uri: 'process://nothing' }),
       (error) => error.code === -32002 || error.code === -32602);
   });

@@ -6,8 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { cleanup, contextLines, httpGet, waitExit, waitFor } from './lib/agent.mjs';
-import { child, useServer } from './lib/server.mjs';
+import { cleanup, contextLines, waitExit, waitFor } from './lib/agent.mjs';
+import { child, ID_PREFIX, useServer } from './lib/server.mjs';
 
 describe('wait', () => {
   const srv = useServer({ before, after });
@@ -70,9 +70,14 @@ describe('wait', () => {
       assert.equal(r.match.line, 1);
       const port = Number(/port (\d+)/.exec(r.match.text)[1]);
       assert.ok(port > 0 && port < 65536, `port ${port}`);
-      const got = await httpGet(port, '/hello.txt');
-      assert.equal(got.status, 200);
-      assert.equal(got.body, 'served by http.server\n');
+      // Fetched from where the server runs (the host, or inside the container).
+      const fetched = await srv().spawn({
+        command: `python3 -c "import urllib.request as u; ` +
+          `print(u.urlopen('http://127.0.0.1:${port}/hello.txt').read().decode(), end='')"`,
+        timeoutMs: 20000,
+      });
+      assert.equal(fetched.exitCode, 0, JSON.stringify(fetched));
+      assert.equal(fetched.stdout, 'served by http.server\n');
       // The request is logged on stderr; wait sees it there.
       const logged = await waitFor(srv(), r.pid, { pattern: '"GET /hello\\.txt HTTP/1\\.[01]" 200' },
         { stream: 'stderr', timeoutMs: 10000 });
@@ -355,8 +360,8 @@ describe('wait', () => {
     const { pid } = await srv().spawn({ command: 'exec sleep 30', background: true });
     try {
       await srv().toolError('wait', { id: pid, until: {} });
-      assert.match(await srv().toolError('wait', { id: 'host-999999', until: { exit: true } }),
-        /host-999999/);
+      assert.match(await srv().toolError('wait', { id: `${ID_PREFIX}-999999`, until: { exit: true } }),
+        new RegExp(`${ID_PREFIX}-999999`));
       await srv().toolError('wait', { id: pid, until: { exit: true }, since: { stdout: -1 } });
       await srv().toolError('wait', { id: pid, until: { exit: true }, stream: 'sideways' });
     } finally {

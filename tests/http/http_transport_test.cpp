@@ -1,6 +1,8 @@
 // Tests of the Streamable HTTP transport against the real server binary on 127.0.0.1: sessions,
-// auth, Host/Origin checks, limits, SSE resumption after a dropped stream, concurrent clients.
+// auth, Host/Origin checks, limits, SSE resumption after a dropped stream, concurrent clients,
+// and the same over TLS.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -10,8 +12,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,8 +23,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace {
 
@@ -450,3 +452,207 @@ TEST(HttpTransport, ManyConcurrentClients) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// TLS: tls_cert and tls_key, with a self-signed certificate made by the openssl CLI.
+
+// A self-signed certificate for localhost and 127.0.0.1 with its key, a second unrelated key,
+// and a file that is not PEM, in a temp dir.
+class TlsFiles {
+ public:
+  TlsFiles() {
+    char tmpl[] = "/tmp/pmcp-https-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
+        " -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
+        " -keyout " +
+        key() + " -out " + cert());
+    run("openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:prime256v1 -out " + other_key());
+    std::ofstream(garbage()) << "this is not a certificate\n";
+  }
+  ~TlsFiles() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  std::string key() const { return (dir_ / "key.pem").string(); }
+  std::string other_key() const { return (dir_ / "other-key.pem").string(); }
+  std::string garbage() const { return (dir_ / "garbage.pem").string(); }
+  std::string config(const std::string& cert_file, const std::string& key_file) const {
+    return "tls_cert = \"" + cert_file + "\"\ntls_key = \"" + key_file + "\"\n";
+  }
+
+ private:
+  static void run(const std::string& command) {
+    std::string quiet = command + " 2>/dev/null";
+    ASSERT_EQ(std::system(quiet.c_str()), 0) << command;
+  }
+  std::filesystem::path dir_;
+};
+
+// One request over HTTPS on a fresh connection, verifying the server against ca_file for the
+// name "localhost".
+Reply tls_request(uint16_t port, const std::string& ca_file, bhttp::verb method,
+                  const Headers& headers = {}, std::string body = {}) {
+  namespace ssl = asio::ssl;
+  asio::io_context io;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(ca_file);
+  ctx.set_verify_mode(ssl::verify_peer);
+  boost::beast::ssl_stream<tcp::socket> stream(io, ctx);
+  SSL_set1_host(stream.native_handle(), "localhost");
+  SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
+  stream.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  timeval tv{30, 0};
+  setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  stream.handshake(ssl::stream_base::client);
+  auto req = make_request(method, port, headers, std::move(body));
+  bhttp::write(stream, req);
+  boost::beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64u << 20);
+  bhttp::read(stream, buffer, parser);
+  Reply reply;
+  reply.status = parser.get().result_int();
+  for (const auto& field : parser.get()) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    reply.headers[name] = std::string(field.value());
+  }
+  reply.body = parser.get().body();
+  return reply;
+}
+
+TEST(HttpTransportTls, SessionAndToolCallOverHttps) {
+  TlsFiles files;
+  Server server(files.config(files.cert(), files.key()));
+  ASSERT_NE(server.port(), 0) << server.log();
+  EXPECT_NE(server.log().find("listening on https://127.0.0.1:"), std::string::npos)
+      << server.log();
+  Reply init = tls_request(server.port(), files.cert(), bhttp::verb::post, {}, initialize_body());
+  ASSERT_EQ(init.status, 200u) << init.body;
+  std::string session = init.header("mcp-session-id");
+  ASSERT_FALSE(session.empty());
+  Reply ack = tls_request(server.port(), files.cert(), bhttp::verb::post, session_headers(session),
+                          R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+  EXPECT_EQ(ack.status, 202u);
+  Reply reply = tls_request(server.port(), files.cert(), bhttp::verb::post,
+                            session_headers(session), spawn_body(2, "echo hello-over-https"));
+  ASSERT_EQ(reply.status, 200u) << reply.body;
+  auto result = reply.json_body().at("result");
+  EXPECT_EQ(result.at("structuredContent").at("stdout").as_string(), "hello-over-https\n");
+  // With a progress token the answer is an SSE stream, over TLS as over plain HTTP.
+  Reply sse = tls_request(server.port(), files.cert(), bhttp::verb::post, session_headers(session),
+                          spawn_body(3, "sleep 2; echo streamed-over-https", true));
+  ASSERT_EQ(sse.status, 200u) << sse.body;
+  EXPECT_EQ(sse.header("content-type"), "text/event-stream");
+  EXPECT_NE(sse.body.find("streamed-over-https"), std::string::npos) << sse.body;
+}
+
+TEST(HttpTransportTls, DefaultAllowlistsAcceptHttpsOriginsOfLoopbackOnly) {
+  TlsFiles files;
+  Server server(files.config(files.cert(), files.key()));
+  ASSERT_NE(server.port(), 0) << server.log();
+  std::string port = std::to_string(server.port());
+  Reply local = tls_request(server.port(), files.cert(), bhttp::verb::post,
+                            {{"Origin", "https://localhost:" + port}}, initialize_body());
+  EXPECT_EQ(local.status, 200u) << local.body;
+  EXPECT_EQ(local.header("access-control-allow-origin"), "https://localhost:" + port);
+  Reply foreign = tls_request(server.port(), files.cert(), bhttp::verb::post,
+                              {{"Origin", "https://evil.example"}}, initialize_body());
+  EXPECT_EQ(foreign.status, 403u) << foreign.body;
+  Reply host = tls_request(server.port(), files.cert(), bhttp::verb::post,
+                           {{"Host", "evil.example:" + port}}, initialize_body());
+  EXPECT_EQ(host.status, 403u) << host.body;
+}
+
+TEST(HttpTransportTls, BearerTokenIsCheckedOverHttps) {
+  TlsFiles files;
+  Server server(files.config(files.cert(), files.key()) + "auth_token = \"s3cret\"\n");
+  ASSERT_NE(server.port(), 0) << server.log();
+  Reply none = tls_request(server.port(), files.cert(), bhttp::verb::post, {}, initialize_body());
+  EXPECT_EQ(none.status, 401u);
+  Reply good = tls_request(server.port(), files.cert(), bhttp::verb::post,
+                           {{"Authorization", "Bearer s3cret"}}, initialize_body());
+  EXPECT_EQ(good.status, 200u) << good.body;
+}
+
+TEST(HttpTransportTls, PlainHttpOnTheHttpsPortGetsAClear400) {
+  TlsFiles files;
+  Server server(files.config(files.cert(), files.key()));
+  ASSERT_NE(server.port(), 0) << server.log();
+  Reply reply = request(server.port(), bhttp::verb::post, {}, initialize_body());
+  EXPECT_EQ(reply.status, 400u);
+  EXPECT_NE(reply.body.find("HTTPS only"), std::string::npos) << reply.body;
+  EXPECT_EQ(reply.header("connection"), "close");
+  // The server is unharmed.
+  Reply init = tls_request(server.port(), files.cert(), bhttp::verb::post, {}, initialize_body());
+  EXPECT_EQ(init.status, 200u) << init.body;
+}
+
+// A client that connects and never handshakes holds a connection slot only until
+// idle_timeout_ms; after that the slot is free for a real client.
+TEST(HttpTransportTls, SilentClientsCannotHoldTheServer) {
+  TlsFiles files;
+  Server server(files.config(files.cert(), files.key()) +
+                "idle_timeout_ms = 500\nmax_connections = 2\n");
+  ASSERT_NE(server.port(), 0) << server.log();
+  asio::io_context io;
+  std::vector<tcp::socket> silent;
+  for (int i = 0; i < 2; ++i) {
+    silent.emplace_back(io);
+    silent.back().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  }
+  auto start = std::chrono::steady_clock::now();
+  for (auto& socket : silent) {
+    timeval tv{10, 0};
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char byte;
+    EXPECT_LE(::recv(socket.native_handle(), &byte, 1, 0), 0);  // closed by the server
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  Reply init = tls_request(server.port(), files.cert(), bhttp::verb::post, {}, initialize_body());
+  EXPECT_EQ(init.status, 200u) << init.body;
+}
+
+TEST(HttpTransportTls, CertWithoutKeyIsAConfigError) {
+  TlsFiles files;
+  Server server("tls_cert = \"" + files.cert() + "\"\n");
+  EXPECT_TRUE(server.exited());
+  EXPECT_NE(server.log().find("http.tls_cert is set but http.tls_key is not"), std::string::npos)
+      << server.log();
+  Server other("tls_key = \"" + files.key() + "\"\n");
+  EXPECT_TRUE(other.exited());
+  EXPECT_NE(other.log().find("http.tls_key is set but http.tls_cert is not"), std::string::npos)
+      << other.log();
+}
+
+TEST(HttpTransportTls, MissingOrInvalidCertStopsStartUpNamingTheFile) {
+  TlsFiles files;
+  std::string missing = files.cert() + ".missing";
+  Server absent(files.config(missing, files.key()));
+  EXPECT_TRUE(absent.exited());
+  EXPECT_NE(absent.log().find("http.tls_cert " + missing + ": cannot be read: No such file"),
+            std::string::npos)
+      << absent.log();
+  Server bad(files.config(files.garbage(), files.key()));
+  EXPECT_TRUE(bad.exited());
+  EXPECT_NE(bad.log().find("http.tls_cert " + files.garbage() + ": not a PEM certificate"),
+            std::string::npos)
+      << bad.log();
+  Server bad_key(files.config(files.cert(), files.garbage()));
+  EXPECT_TRUE(bad_key.exited());
+  EXPECT_NE(bad_key.log().find("http.tls_key " + files.garbage() + ": not a PEM private key"),
+            std::string::npos)
+      << bad_key.log();
+}
+
+TEST(HttpTransportTls, KeyOfAnotherCertificateStopsStartUp) {
+  TlsFiles files;
+  Server server(files.config(files.cert(), files.other_key()));
+  EXPECT_TRUE(server.exited());
+  EXPECT_NE(server.log().find("http.tls_key " + files.other_key() +
+                              ": does not match the certificate in " + files.cert()),
+            std::string::npos)
+      << server.log();
+}

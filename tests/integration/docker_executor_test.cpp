@@ -721,4 +721,128 @@ TEST_F(DockerSetupTest, BadConfigNamesTheKey) {
   EXPECT_EQ(in.create(R"({"host":"http://x"})"), PMCP_ERR_INVALID_ARGUMENT);
 }
 
+// ---- TLS: a second engine that speaks only TLS (tests/integration/tls_dockerd.sh) ----
+
+class DockerTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    load_plugin();
+    char tmpl[] = "/tmp/pmcp-tls-dockerd-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    int status = 0;
+    const std::string out =
+        run("bash " PMCP_SOURCE_DIR "/tests/integration/tls_dockerd.sh start " + dir_ + " 2>&1",
+            &status);
+    if (status != 0) {
+      failure_ = out;
+      return;
+    }
+    port_ = std::atoi(out.c_str() + (out.find_last_of('\n', out.size() - 2) + 1));
+  }
+  static void TearDownTestSuite() {
+    if (!dir_.empty())
+      run("bash " PMCP_SOURCE_DIR "/tests/integration/tls_dockerd.sh stop " + dir_);
+  }
+  void SetUp() override {
+    ASSERT_NE(g_factory, nullptr);
+    ASSERT_NE(port_, 0) << "the TLS engine did not start:\n" << failure_;
+    // The variables of the docker CLI must not leak in from the environment.
+    unsetenv("DOCKER_TLS_VERIFY");
+    unsetenv("DOCKER_CERT_PATH");
+  }
+  // A config for the TLS engine: host and extra JSON members.
+  static std::string config(const Instance& in, const std::string& host, const std::string& extra) {
+    return R"({"host":")" + host + R"(","image":")" + test_image() + R"(","container":")" +
+           in.container + R"(","volume":")" + in.volume + R"(","network":"none")" + extra + "}";
+  }
+  static std::string tcp() { return "tcp://127.0.0.1:" + std::to_string(port_); }
+
+  static std::string dir_;
+  static std::string failure_;
+  static int port_;
+};
+
+std::string DockerTlsTest::dir_;
+std::string DockerTlsTest::failure_;
+int DockerTlsTest::port_ = 0;
+
+TEST_F(DockerTlsTest, EchoAndStdinOverTls) {
+  Instance in;
+  ASSERT_EQ(
+      in.create(config(in, tcp(), R"(,"tls_verify":true,"cert_path":")" + dir_ + R"(/client")")),
+      PMCP_OK)
+      << in.err;
+  EXPECT_EQ(in.finish(1, "echo hi").out, "hi\n");
+  // stdin, and its end (a TCP half-close under TLS, as the docker CLI does).
+  ASSERT_EQ(in.spawn(2, "cat"), PMCP_OK) << in.err;
+  ASSERT_EQ(in.write(2, "typed over tls\n"), PMCP_OK);
+  char err[256];
+  ASSERT_EQ(in.ex->close_stdin(in.ex, 2, {err, sizeof err}), PMCP_OK);
+  ASSERT_TRUE(in.rec.wait_exit(2));
+  EXPECT_EQ(in.rec.get(2).out, "typed over tls\n");
+  EXPECT_EQ(in.rec.get(2).code, 0);
+  in.destroy();
+}
+
+// The docker CLI's variables, and an https:// address that implies TLS.
+TEST_F(DockerTlsTest, DockerTlsVerifyAndCertPathFromTheEnvironment) {
+  Instance in;
+  setenv("DOCKER_TLS_VERIFY", "1", 1);
+  setenv("DOCKER_CERT_PATH", (dir_ + "/client").c_str(), 1);
+  const int32_t rc = in.create(config(in, tcp(), ""));
+  unsetenv("DOCKER_TLS_VERIFY");
+  ASSERT_EQ(rc, PMCP_OK) << in.err;
+  EXPECT_EQ(in.finish(1, "echo env").out, "env\n");
+  in.destroy();
+  Instance https;
+  ASSERT_EQ(https.create(config(https, "https://127.0.0.1:" + std::to_string(port_), "")), PMCP_OK)
+      << https.err;
+  unsetenv("DOCKER_CERT_PATH");
+  EXPECT_EQ(https.finish(1, "echo https").out, "https\n");
+}
+
+TEST_F(DockerTlsTest, WrongCaIsACertificateVerifyError) {
+  // The right client certificate, but a CA that did not sign the engine's certificate.
+  const std::string wrong = dir_ + "/wrong-ca";
+  run("mkdir -p " + wrong + " && cp " + dir_ + "/client/cert.pem " + dir_ + "/client/key.pem " +
+      wrong + "/ && cp " + dir_ + "/other-ca/ca.pem " + wrong + "/");
+  Instance in;
+  EXPECT_NE(in.create(config(in, tcp(), R"(,"tls_verify":true,"cert_path":")" + wrong + "\"")),
+            PMCP_OK);
+  const std::string err = in.err;
+  EXPECT_NE(err.find("TLS handshake with the Docker engine at " + tcp() + " failed"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("certificate verify failed"), std::string::npos) << err;
+}
+
+TEST_F(DockerTlsTest, TlsEngineWithoutTlsConfiguredSaysItExpectsTls) {
+  Instance in;
+  EXPECT_NE(in.create(config(in, tcp(), "")), PMCP_OK);
+  const std::string err = in.err;
+  EXPECT_NE(err.find("expects TLS"), std::string::npos) << err;
+  EXPECT_NE(err.find("tls_verify"), std::string::npos) << err;
+}
+
+TEST_F(DockerTlsTest, MissingCaFileIsNamed) {
+  Instance in;
+  EXPECT_EQ(
+      in.create(config(in, tcp(), R"(,"tls_verify":true,"cert_path":")" + dir_ + R"(/nowhere")")),
+      PMCP_ERR_INVALID_ARGUMENT);
+  const std::string err = in.err;
+  EXPECT_NE(err.find(dir_ + "/nowhere/ca.pem cannot be read"), std::string::npos) << err;
+}
+
+// TLS toward an engine that does not speak it (the main engine, through a TCP forwarder).
+TEST_F(DockerTlsTest, TlsToAPlainEngineSaysItDoesNotSpeakTls) {
+  TcpForwarder forwarder;
+  Instance in;
+  EXPECT_NE(in.create(config(in, "tcp://127.0.0.1:" + std::to_string(forwarder.port()),
+                             R"(,"tls_verify":true,"cert_path":")" + dir_ + R"(/client")")),
+            PMCP_OK);
+  const std::string err = in.err;
+  EXPECT_NE(err.find("does not speak TLS"), std::string::npos) << err;
+}
+
 }  // namespace

@@ -2,7 +2,6 @@
 // the parameters spelled out, the byte pattern of `pmcp-test-child spam`, a cursor-following
 // reader and a loopback HTTP GET.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 
 // `wait` with until; extra holds since, stream, timeoutMs, ignoreCase. Returns structuredContent.
 export function waitFor(server, id, until, extra = {}, options = {}) {
@@ -69,20 +68,4 @@ export function contextLines(context) {
     return Object.values(context).flatMap(contextLines);
   }
   return [String(context)];
-}
-
-// GET http://127.0.0.1:port/path; resolves {status, body}.
-export function httpGet(port, urlPath = '/') {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: '127.0.0.1', port, path: urlPath, timeout: 10000 },
-      (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk) => body += chunk);
-        response.on('end', () => resolve({ status: response.statusCode, body }));
-        response.on('error', reject);
-      });
-    request.on('timeout', () => request.destroy(new Error('HTTP request timed out')));
-    request.on('error', reject);
-  });
 }

@@ -2,7 +2,9 @@
 // with the official MCP client (or with raw JSON lines), and poll for conditions with a deadline.
 import assert from 'node:assert/strict';
 import { spawn as spawnChild, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import {
+  chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync,
+} from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..', '..');
@@ -36,6 +39,66 @@ if (!SERVER || !existsSync(SERVER)) {
       ' or set PMCP_SERVER to its path');
 }
 
+// The suite runs unchanged against each executor and transport:
+//   PMCP_E2E_EXECUTOR=host (default) or docker: docker runs every server's processes in one
+//     container made for this test file from the local image PMCP_E2E_IMAGE (default
+//     pmcp-test-debian:latest, built by scripts/docker-test-env.sh), which bind-mounts a host
+//     folder at the same path, so the tests can read and write the files the processes see.
+//   PMCP_E2E_TRANSPORT=stdio (default) or http: http starts the server with the Streamable HTTP
+//     transport on 127.0.0.1 (an ephemeral port) and connects the official client's
+//     StreamableHTTPClientTransport to it. RawServer always speaks stdio.
+export const EXECUTOR = process.env.PMCP_E2E_EXECUTOR || 'host';
+export const TRANSPORT = process.env.PMCP_E2E_TRANSPORT || 'stdio';
+if (!['host', 'docker'].includes(EXECUTOR)) {
+  throw new Error(`PMCP_E2E_EXECUTOR must be host or docker, not '${EXECUTOR}'`);
+}
+if (!['stdio', 'http'].includes(TRANSPORT)) {
+  throw new Error(`PMCP_E2E_TRANSPORT must be stdio or http, not '${TRANSPORT}'`);
+}
+// Process ids look like `${ID_PREFIX}-N`.
+export const ID_PREFIX = EXECUTOR;
+export const DOCKER = process.env.PMCP_DOCKER_CLI || '/usr/bin/docker';
+const IMAGE = process.env.PMCP_E2E_IMAGE || 'pmcp-test-debian:latest';
+
+// Docker mode: one container per test file (a node process), removed when it exits. Its
+// processes are visible in the host's process table, so hostProcesses() works as in host mode.
+let containerState;
+function docker(...args) {
+  return execFileSync(DOCKER, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+export function e2eContainer() {
+  if (containerState) return containerState;
+  const root = mkdtempSync(path.join(os.tmpdir(), 'pmcp-e2e-docker-'));
+  const name = `pmcp-e2e-${process.pid}-${Math.floor(Math.random() * 1e9)}`;
+  try {
+    docker('run', '-d', '--name', name, '--network', 'none',
+      '-v', `${root}:${root}`, '-w', root, IMAGE, 'sleep', 'infinity');
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true });
+    throw new Error(`could not start the e2e container from ${IMAGE} ` +
+      `(run scripts/docker-test-env.sh to start dockerd and build it): ${error.stderr || error}`);
+  }
+  containerState = { root, name };
+  process.on('exit', () => {
+    try { docker('rm', '-f', '-v', name); } catch { /* already gone */ }
+    rmSync(root, { recursive: true, force: true });
+  });
+  return containerState;
+}
+
+// Commands run inside the container see only the bind-mounted folder of the host, so the test
+// child is copied there once.
+let childInContainer;
+function dockerChild() {
+  if (!childInContainer) {
+    const target = e2eContainer();
+    childInContainer = path.join(target.root, 'pmcp-test-child');
+    copyFileSync(CHILD, childInContainer);
+    chmodSync(childInContainer, 0o755);
+  }
+  return childInContainer;
+}
+
 export const MAX_TIMEOUT_MS = 60000;
 export const OUTPUT_TRUNCATE = 8196;
 
@@ -48,7 +111,7 @@ export function sh(word) {
 export function child() {
   assert.ok(CHILD && existsSync(CHILD),
     'pmcp-test-child not found: build the tests or set PMCP_CHILD');
-  return sh(CHILD);
+  return sh(EXECUTOR === 'docker' ? dockerChild() : CHILD);
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -109,16 +172,23 @@ function mergeConfig(base, overrides) {
 }
 
 // A fresh temp dir with config.toml and work/ (the configured workdir unless workdir: false).
-export async function prepareConfig({ config, workdir = true } = {}) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pmcp-e2e-'));
+export async function prepareConfig({ config, workdir = true, transport = 'stdio' } = {}) {
+  const parent = EXECUTOR === 'docker' ? e2eContainer().root : os.tmpdir();
+  const dir = await mkdtemp(path.join(parent, 'pmcp-e2e-'));
   const work = path.join(dir, 'work');
   await mkdir(work);
-  let base = { executor: 'host', transports: ['stdio'] };
+  let base = { executor: EXECUTOR, transports: [transport] };
+  if (EXECUTOR === 'docker') {
+    base.docker = { container: e2eContainer().name, use_existing: true };
+  }
+  if (transport === 'http') {
+    base.http = { listen: '127.0.0.1:0', port_file: path.join(dir, 'port') };
+  }
   if (workdir) base.defaults = { workdir: work };
   const merged = mergeConfig(base, config);
   const configPath = path.join(dir, 'config.toml');
   await writeFile(configPath, toToml(merged));
-  return { dir, work, configPath };
+  return { dir, work, configPath, portFile: merged.http?.port_file };
 }
 
 // The server's environment: small, but with PATH and HOME so that shells and tools work.
@@ -132,21 +202,49 @@ function serverEnv(extra) {
 // carries structuredContent and a text content with the same JSON.
 export class McpServer {
   static async start(options = {}) {
-    const { dir, work, configPath } = await prepareConfig(options);
-    const transport = new StdioClientTransport({
-      command: SERVER,
-      args: ['--config', configPath],
-      env: serverEnv(options.env),
-      cwd: dir,
-      stderr: 'pipe',
-    });
-    const server = new McpServer(transport, dir, work);
-    transport.stderr.on('data', (chunk) => server.stderrText += chunk.toString());
+    const transportKind = options.transport ?? TRANSPORT;
+    const { dir, work, configPath, portFile } =
+      await prepareConfig({ ...options, transport: transportKind });
+    let transport;
+    let proc;
+    let stderrSource;
+    if (transportKind === 'http') {
+      proc = spawnChild(SERVER, ['--config', configPath], {
+        env: serverEnv(options.env), cwd: dir, stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      stderrSource = proc.stderr;
+    } else {
+      transport = new StdioClientTransport({
+        command: SERVER,
+        args: ['--config', configPath],
+        env: serverEnv(options.env),
+        cwd: dir,
+        stderr: 'pipe',
+      });
+      stderrSource = transport.stderr;
+    }
+    const server = new McpServer(transport, dir, work, proc);
+    stderrSource.on('data', (chunk) => server.stderrText += chunk.toString());
     server.client = new Client({ name: 'process-mcp-e2e', version: '1.0.0' },
       { capabilities: {} });
     server.client.onerror = (error) => server.clientErrors.push(error);
     try {
-      await server.client.connect(transport, { timeout: 10000 });
+      if (proc) {
+        const port = await until(() => {
+          if (proc.exitCode !== null || proc.signalCode !== null) {
+            throw new Error(`the server exited (${proc.exitCode ?? proc.signalCode}) ` +
+              'before it listened');
+          }
+          try {
+            return readFileSync(portFile, 'utf8').trim() || null;
+          } catch {
+            return null;
+          }
+        }, 10000, 'the HTTP transport to write its port file');
+        server.transport = new StreamableHTTPClientTransport(
+          new URL(`http://127.0.0.1:${port}/mcp`));
+      }
+      await server.client.connect(server.transport, { timeout: 10000 });
       // Like a real client: list the tools, so the SDK validates every result against the
       // tool's outputSchema.
       if (options.listTools !== false) await server.client.listTools();
@@ -158,8 +256,9 @@ export class McpServer {
     return server;
   }
 
-  constructor(transport, dir, work) {
+  constructor(transport, dir, work, proc) {
     this.transport = transport;
+    this.proc = proc;        // the server process when the client speaks HTTP
     this.dir = dir;
     this.work = work;
     this.stderrText = '';
@@ -167,7 +266,7 @@ export class McpServer {
   }
 
   get pid() {
-    return this.transport.pid;
+    return this.proc ? this.proc.pid : this.transport.pid;
   }
 
   stderrTail(chars = 3000) {
@@ -276,7 +375,15 @@ export class McpServer {
     } catch {
       // already gone
     }
-    await this.transport.close().catch(() => {});
+    await this.transport?.close().catch(() => {});
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      // Over HTTP the server runs until it is told to stop: SIGTERM, as a service manager does.
+      const exited = new Promise((resolve) => this.proc.once('exit', resolve));
+      this.proc.kill('SIGTERM');
+      const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
     await rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
 }
