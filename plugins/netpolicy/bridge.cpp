@@ -11,7 +11,7 @@
 //
 // It is linked statically and uses only system calls (no name service, no dynamic loading), so
 // the same binary runs in any Linux image whatever its libc. One thread, epoll edge-triggered,
-// two fixed 64 KiB buffers per connection; a half-close is passed on to the other side.
+// two fixed 256 KiB buffers per connection; a half-close is passed on to the other side.
 //
 // Exit codes: 2 bad arguments, 3 a listener cannot be bound, 4 the ready byte cannot be written,
 // 1 an unexpected system failure. It does not exit on its own otherwise.
@@ -41,7 +41,7 @@ constexpr int kExitSystem = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitListen = 3;
 constexpr int kExitReady = 4;
-constexpr std::size_t kBufferBytes = 64 * 1024;
+constexpr std::size_t kBufferBytes = 256 * 1024;
 
 const char kUsage[] =
     "usage: pmcp-net-bridge --listen ADDRESS:PORT [--listen ADDRESS:PORT ...] --connect "

@@ -23,8 +23,8 @@ using LogFn = std::function<void(LogLevel, std::string_view)>;
 struct ProxyOptions {
   std::size_t max_head_bytes = 16 * 1024;  // request head (HTTP) or handshake (SOCKS5)
   std::size_t max_response_head_bytes = 64 * 1024;
-  std::size_t buffer_bytes = 64 * 1024;                // per direction of one connection
-  std::size_t max_connections = 1024;                  // more are closed on accept
+  std::size_t buffer_bytes = 256 * 1024;               // per direction of one connection
+  std::size_t max_connections = 256;                   // more are closed on accept
   std::chrono::milliseconds handshake_timeout{10000};  // from accept to the request read
   std::chrono::milliseconds connect_timeout{10000};    // resolution and connect upstream
   unsigned socket_mode = 0600;  // of the unix socket file; 0666 when another uid connects
