@@ -998,7 +998,11 @@ std::string HostExecutor::describe_failure(const Proc& p, int32_t stage, int err
   const std::string text = errno_text(err);
   switch (stage) {
     case proto::kStageChdir:
-      return "cannot use working directory '" + p.cwd + "': " + text;
+      return "cannot use working directory '" + p.cwd + "': " + text +
+             (sandbox_ != nullptr && p.cwd.starts_with("/tmp/")
+                  ? " (in the sandbox /tmp is private: list the directory in [host.filesystem] "
+                    "allow_write to use it)"
+                  : "");
     case proto::kStageExec: {
       std::string m = "cannot execute '" + p.argv0 + "': " + text;
       if (p.argv0.find('/') == std::string::npos)
