@@ -4,17 +4,16 @@
 #include "server/server.hpp"
 
 #include <dlfcn.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <csignal>
-#include <optional>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
+#include <csignal>
+#include <optional>
 
 #include "pmcp/executor.h"
 #include "process/signals.hpp"
@@ -117,26 +116,36 @@ Result<void> Server::load() {
     if (line != config_.plugin_table_lines.end() && line->second > 0) {
       where += ":" + std::to_string(line->second);
     }
-    return make_error(ErrorCode::invalid_argument,
-                      where + ": table [" + name + "] does not configure any installed plugin "
-                      "(core tables are [defaults], [limits] and [environment]; a plugin table is "
-                      "named after its plugin, such as [host] or [stdio])");
+    return make_error(
+        ErrorCode::invalid_argument,
+        where + ": table [" + name +
+            "] does not configure any installed plugin "
+            "(core tables are [defaults], [limits] and [environment]; a plugin table is "
+            "named after its plugin, such as [host] or [stdio])");
   }
 
-  auto load_one = [&](const std::string& name,
-                      const char* factory_id) -> Result<const void*> {
+  auto load_one = [&](const std::string& name, const char* factory_id) -> Result<const void*> {
     auto path = plugin::find_plugin(name, dirs);
     if (!path) return std::move(path).error();
     auto loaded = plugin::load_plugin(*path, host_services_->host_for(name));
     if (!loaded) return std::move(loaded).error();
     plugins_.push_back(*loaded);
-    spdlog::debug("loaded plugin '{}' {} from {}", (*loaded)->info().id,
-                  (*loaded)->info().version, path->string());
+    spdlog::debug("loaded plugin '{}' {} from {}", (*loaded)->info().id, (*loaded)->info().version,
+                  path->string());
     return (*loaded)->factory(factory_id);
   };
   auto table_json = [&](const std::string& name) {
     auto it = config_.plugin_tables.find(name);
-    return it == config_.plugin_tables.end() ? std::string("{}") : json::serialize(it->second);
+    json::object table = it == config_.plugin_tables.end() ? json::object() : it->second;
+    // The host sandbox makes the working directory writable: that is [defaults] workdir when
+    // it is set, unless [host.filesystem] workdir says otherwise.
+    if (name == "host" && !config_.defaults.workdir.empty()) {
+      json::value& fs_table = table["filesystem"];
+      if (fs_table.is_null()) fs_table = json::object();
+      if (fs_table.is_object() && !fs_table.as_object().contains("workdir"))
+        fs_table.as_object()["workdir"] = config_.defaults.workdir;
+    }
+    return json::serialize(table);
   };
 
   auto factory = load_one(config_.executor, PMCP_EXECUTOR_FACTORY_ID);
@@ -168,7 +177,8 @@ Result<void> Server::load() {
       "moves it to the background, or background: true); ps lists processes; stdout reads "
       "output; stdin types into a process (escapes like \\n, \\r, \\x03); kill signals its "
       "process group. Use tty: true for interactive programs.";
-  dispatcher_ = std::make_unique<mcp::Dispatcher>(static_cast<mcp::Outbound&>(*this), std::move(info));
+  dispatcher_ =
+      std::make_unique<mcp::Dispatcher>(static_cast<mcp::Outbound&>(*this), std::move(info));
   tool_context_ = std::make_unique<tools::ToolContext>(
       tools::ToolContext{io_, *registry_, config_, config::current_environment()});
   for (auto& tool : tools::make_tools(*tool_context_)) dispatcher_->add_tool(std::move(tool));
@@ -184,8 +194,8 @@ Result<void> Server::load() {
     data["event"] = "exit";
     data["id"] = p.id;
     data["exitCode"] = p.exit_code ? json::value(*p.exit_code) : json::value(nullptr);
-    data["signal"] = p.term_signal ? json::value(process::signal_name(p.term_signal))
-                                   : json::value(nullptr);
+    data["signal"] =
+        p.term_signal ? json::value(process::signal_name(p.term_signal)) : json::value(nullptr);
     for (const auto& [transport, session] : p.seen_by) {
       dispatcher_->log(mcp::LogLevel::info, "process", data, mcp::SessionKey{transport, session});
     }
@@ -241,9 +251,9 @@ Result<void> Server::load() {
     pmcp_transport* instance = nullptr;
     auto* tf = static_cast<const pmcp_transport_factory*>(*tfactory);
     std::string table = table_json(name);
-    int32_t status = tf->create(tf, host_services_->host_for(name),
-                                pmcp_str{table.data(), table.size()}, &slot->sink, &instance,
-                                pmcp_error_buf{text.data(), text.size()});
+    int32_t status =
+        tf->create(tf, host_services_->host_for(name), pmcp_str{table.data(), table.size()},
+                   &slot->sink, &instance, pmcp_error_buf{text.data(), text.size()});
     if (status != PMCP_OK || instance == nullptr) {
       return make_error(ErrorCode::invalid_argument,
                         "transport '" + name + "' refused its configuration" +
@@ -259,7 +269,8 @@ Result<void> Server::load() {
 Result<void> Server::start_transports() {
   for (auto& slot : transports_) {
     ErrorText text{};
-    int32_t status = slot->instance->start(slot->instance, pmcp_error_buf{text.data(), text.size()});
+    int32_t status =
+        slot->instance->start(slot->instance, pmcp_error_buf{text.data(), text.size()});
     if (status != PMCP_OK) {
       return make_error(ErrorCode::unavailable,
                         "transport '" + slot->name + "' could not start: " + text.data());
@@ -270,9 +281,9 @@ Result<void> Server::start_transports() {
 
 int Server::run() {
   // Keeps the loop alive while idle; finish_shutdown() releases it.
-  shutdown_guard_ = std::make_unique<
-      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
-      io_.get_executor());
+  shutdown_guard_ =
+      std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
+          io_.get_executor());
   if (options_.handle_signals) {
     signals_ = std::make_unique<boost::asio::signal_set>(io_, SIGINT, SIGTERM, SIGHUP);
     signals_->async_wait([this](boost::system::error_code ec, int signo) {
@@ -377,10 +388,9 @@ void Server::send(mcp::SessionKey session, uint64_t stream, std::string text, bo
   auto& slot = transports_[session.transport];
   if (slot->instance == nullptr) return;
   ErrorText err{};
-  int32_t status = slot->instance->send(slot->instance, session.session, stream,
-                                        pmcp_str{text.data(), text.size()},
-                                        final ? PMCP_SEND_FINAL : 0u,
-                                        pmcp_error_buf{err.data(), err.size()});
+  int32_t status = slot->instance->send(
+      slot->instance, session.session, stream, pmcp_str{text.data(), text.size()},
+      final ? PMCP_SEND_FINAL : 0u, pmcp_error_buf{err.data(), err.size()});
   if (status != PMCP_OK && status != PMCP_ERR_NOT_FOUND) {
     spdlog::warn("transport '{}' could not send: {}", slot->name, err.data());
   }

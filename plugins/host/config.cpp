@@ -145,8 +145,14 @@ HostConfig parse_config(std::string_view text, const std::string& base_dir,
              }
            });
          } else if (key == "filesystem") {
-           walk(table, key, {"allow_write", "deny_read", "deny_write"},
+           walk(table, key, {"workdir", "allow_write", "deny_read", "deny_write"},
                 [&](const std::string& k, const json::value& v) {
+                  if (k == "filesystem.workdir") {
+                    if (!v.is_string() || v.as_string().empty())
+                      fail(k, "expected the path of the working directory");
+                    s.workdir = absolute_path(k, std::string(v.as_string()), base_dir, home);
+                    return;
+                  }
                   std::vector<std::string> list = paths(k, v, base_dir, home);
                   if (k == "filesystem.allow_write")
                     s.allow_write = std::move(list);

@@ -14,6 +14,7 @@ namespace pmcp::host {
 struct SandboxConfig {
   bool enabled = true;
   std::string bwrap;  // the bubblewrap program; "" = `bwrap` looked up in PATH
+  std::string workdir;  // the writable working directory; "" = the server's own directory
   std::vector<std::string> allow_write;
   std::vector<std::string> deny_read;
   std::vector<std::string> deny_write;

@@ -76,8 +76,12 @@ int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
     std::string supervisor = locate_supervisor();
     std::unique_ptr<pmcp::host::Sandbox> sandbox;
     if (config.sandbox.enabled) {
-      sandbox = std::make_unique<pmcp::host::Sandbox>(
-          services, std::move(config.sandbox), supervisor.substr(0, supervisor.rfind('/')), cwd);
+      // The writable working directory: [host.filesystem] workdir (the core fills it in from
+      // [defaults] workdir), else the server's own directory.
+      std::string workdir = config.sandbox.workdir.empty() ? cwd : config.sandbox.workdir;
+      sandbox = std::make_unique<pmcp::host::Sandbox>(services, std::move(config.sandbox),
+                                                      supervisor.substr(0, supervisor.rfind('/')),
+                                                      std::move(workdir));
     } else {
       sdk::log(services, PMCP_LOG_WARN,
                "the host sandbox is off ([host.sandbox] enabled = false): commands run with "

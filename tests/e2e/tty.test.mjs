@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { child, hostProcesses, uniqueSleep, until, useServer } from './lib/server.mjs';
+import { child, hostProcesses, SANDBOX, uniqueSleep, until, useServer } from './lib/server.mjs';
 
 describe('tty', () => {
   const srv = useServer({ before, after });
@@ -60,10 +60,20 @@ describe('tty', () => {
   });
 
   test('the process has the terminal as its controlling terminal', async () => {
-    const r = await srv().spawn({ command: 'tty; ps -o tty= -p $$', tty: true });
+    // /dev/tty opens only for a process with a controlling terminal.
+    const r = await srv().spawn({
+      command: 'tty; ps -o tty= -p $$; : </dev/tty && echo has-ctty', tty: true,
+    });
     assert.equal(r.exitCode, 0);
-    assert.match(r.stdout, /^\/dev\/pts\/\d+$/m);
-    assert.match(r.stdout, /^pts\/\d+\s*$/m);
+    assert.match(r.stdout, /^has-ctty$/m);
+    if (SANDBOX) {
+      // In the host sandbox the terminal is mounted as /dev/console, as in a container, and
+      // ps cannot name it.
+      assert.match(r.stdout, /^\/dev\/console$/m);
+    } else {
+      assert.match(r.stdout, /^\/dev\/pts\/\d+$/m);
+      assert.match(r.stdout, /^pts\/\d+\s*$/m);
+    }
   });
 
   test('output is rendered text: no escape codes, stderr on the screen, stderr field empty',

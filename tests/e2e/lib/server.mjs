@@ -55,6 +55,10 @@ if (!['host', 'docker'].includes(EXECUTOR)) {
 if (!['stdio', 'http'].includes(TRANSPORT)) {
   throw new Error(`PMCP_E2E_TRANSPORT must be stdio or http, not '${TRANSPORT}'`);
 }
+// PMCP_E2E_SANDBOX=on (default) or off: the host executor's sandbox, which is on by default
+// for users too. Sandboxed, HOME is the server's writable working directory (as the README
+// recommends; the real one is read-only inside), and each command has its own loopback.
+export const SANDBOX = EXECUTOR === 'host' && (process.env.PMCP_E2E_SANDBOX || 'on') !== 'off';
 // Process ids look like `${ID_PREFIX}-N`.
 export const ID_PREFIX = EXECUTOR;
 export const DOCKER = process.env.PMCP_DOCKER_CLI || '/usr/bin/docker';
@@ -136,6 +140,10 @@ export async function until(fn, timeoutMs = 10000, what = 'condition', intervalM
 // A TOML value (strings, numbers, booleans, arrays of those).
 function tomlValue(value) {
   if (Array.isArray(value)) return `[${value.map(tomlValue).join(', ')}]`;
+  if (value && typeof value === 'object') {
+    return `{ ${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)} = ${tomlValue(v)}`)
+      .join(', ')} }`;
+  }
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   throw new Error(`cannot write ${typeof value} as TOML`);
@@ -181,6 +189,8 @@ export async function prepareConfig({ config, workdir = true, transport = 'stdio
   if (EXECUTOR === 'docker') {
     base.docker = { container: e2eContainer().name, use_existing: true };
   }
+  if (EXECUTOR === 'host' && !SANDBOX) base.host = { sandbox: { enabled: false } };
+  if (SANDBOX && workdir) base.environment = { set: { HOME: work } };
   if (transport === 'http') {
     base.http = { listen: '127.0.0.1:0', port_file: path.join(dir, 'port') };
   }
