@@ -103,6 +103,22 @@ function dockerChild() {
   return childInContainer;
 }
 
+// The host sandbox gives every command a private /tmp, so a build tree under /tmp is out of
+// its sight: the test child is then copied once to a scratch folder under /var/tmp.
+let childOutsideTmp;
+function sandboxChild() {
+  const tmp = path.resolve(os.tmpdir());
+  if (CHILD !== tmp && !path.resolve(CHILD).startsWith(`${tmp}/`)) return CHILD;
+  if (!childOutsideTmp) {
+    const dir = mkdtempSync('/var/tmp/pmcp-e2e-child-');
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    childOutsideTmp = path.join(dir, 'pmcp-test-child');
+    copyFileSync(CHILD, childOutsideTmp);
+    chmodSync(childOutsideTmp, 0o755);
+  }
+  return childOutsideTmp;
+}
+
 export const MAX_TIMEOUT_MS = 60000;
 export const OUTPUT_TRUNCATE = 8196;
 
@@ -115,7 +131,9 @@ export function sh(word) {
 export function child() {
   assert.ok(CHILD && existsSync(CHILD),
     'pmcp-test-child not found: build the tests or set PMCP_CHILD');
-  return sh(EXECUTOR === 'docker' ? dockerChild() : CHILD);
+  if (EXECUTOR === 'docker') return sh(dockerChild());
+  if (SANDBOX) return sh(sandboxChild());
+  return sh(CHILD);
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
