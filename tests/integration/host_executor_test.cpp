@@ -30,6 +30,7 @@
 #include "../helpers/child_pattern.hpp"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
+#include "test_child.hpp"
 
 extern char** environ;
 
@@ -38,10 +39,13 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-const std::string kChild = PMCP_CHILD_PATH;
+const std::string kChild = pmcp::test::visible_child();
 const std::string kPluginDir = PMCP_PLUGIN_DIR;
 
-std::string driver_path() { return kChild.substr(0, kChild.rfind('/')) + "/pmcp-test-host-driver"; }
+std::string driver_path() {
+  const std::string built = PMCP_CHILD_PATH;
+  return built.substr(0, built.rfind('/')) + "/pmcp-test-host-driver";
+}
 
 // ---- the test host and sink ----
 

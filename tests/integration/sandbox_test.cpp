@@ -28,12 +28,13 @@
 
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
+#include "test_child.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 
-const std::string kChild = PMCP_CHILD_PATH;
+const std::string kChild = pmcp::test::visible_child();
 const std::string kPluginDir = PMCP_PLUGIN_DIR;
 constexpr const char* kProxyPort = "3128";
 
