@@ -267,9 +267,15 @@ void DockerExecutor::log(pmcp_log_level level, const std::string& message) const
 // ---- start-up ----
 
 void DockerExecutor::setup() {
-  if (proxied_) start_proxy();
-  auto done = asio::co_spawn(io_, setup_async(), asio::use_future);
-  done.get();  // rethrows sdk::Error
+  try {
+    if (proxied_) start_proxy();
+    auto done = asio::co_spawn(io_, setup_async(), asio::use_future);
+    done.get();  // rethrows sdk::Error
+  } catch (...) {
+    // No container of ours mounts a directory made just now: it goes with the proxy.
+    if (net_dir_made_ && !created_) drop_net_dir_ = true;
+    throw;
+  }
 }
 
 asio::awaitable<void> DockerExecutor::setup_async() {
@@ -504,7 +510,9 @@ void DockerExecutor::start_proxy() {
                                           "shorter directory");
   // Entered by whichever user the container runs as (without capabilities); the private
   // parent keeps the other users of this host out.
-  if (mkdir(net_dir_.c_str(), 0755) != 0 && errno != EEXIST)
+  if (mkdir(net_dir_.c_str(), 0755) == 0)
+    net_dir_made_ = true;
+  else if (errno != EEXIST)
     throw Error(PMCP_ERR_UNAVAILABLE, "cannot create " + net_dir_ + ": " + errno_text(errno));
   if (lstat(net_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
       chmod(net_dir_.c_str(), 0755) != 0)

@@ -116,7 +116,8 @@ class DockerExecutor final : public sdk::ExecutorBase {
   const bool proxied_;        // a policy that lets something through: proxy + bridge
   std::string net_dir_;       // host directory mounted at kNetMount
   std::unique_ptr<netpolicy::Proxy> proxy_;
-  bool drop_net_dir_ = false;  // the container that mounted net_dir_ was removed
+  bool net_dir_made_ = false;  // this instance created net_dir_
+  bool drop_net_dir_ = false;  // no container mounts net_dir_ any more
   bool in_bridge_ = false;     // ensure_bridge() is under way (io thread)
 
   boost::asio::io_context io_;

@@ -1078,6 +1078,12 @@ TEST_F(DockerSetupTest, APolicyOnAnExistingContainerIsRefusedWithTheReason) {
   err = in.err;
   EXPECT_NE(err.find("was not made for the domain policy"), std::string::npos) << err;
   EXPECT_NE(err.find("docker rm -f " + in.container), std::string::npos) << err;
+  const std::string dir_of_user = run("echo ${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}");
+  int found = 0;
+  run("ls -d " + dir_of_user.substr(0, dir_of_user.size() - 1) + "/process-mcp-net-*/" +
+          in.container,
+      &found);
+  EXPECT_NE(found, 0) << "the proxy's directory of a refused container was left behind";
   // Without a policy, network stays what it was; a policy and network together are refused.
   EXPECT_EQ(in.create(in.config(R"(,"network":"bridge","allowed_domains":["example.com"])")),
             PMCP_ERR_INVALID_ARGUMENT);
