@@ -71,9 +71,15 @@ std::string errno_text(int e) {
   return std::string(strerror_r(e, buf, sizeof buf));
 }
 
-// A short stable name for a container name that is too long for a socket path.
+// The container name as a directory name: itself when it is a short Docker name
+// ([a-zA-Z0-9][a-zA-Z0-9_.-]*), else a stable hash (too long for a socket path, or a name the
+// engine will refuse anyway: never a path of its own).
 std::string short_name(const std::string& name) {
-  if (name.size() <= 48) return name;
+  bool plain =
+      !name.empty() && name.size() <= 48 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (unsigned char c : name)
+    plain = plain && (std::isalnum(c) || c == '_' || c == '.' || c == '-');
+  if (plain) return name;
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : name) {
     h ^= c;
