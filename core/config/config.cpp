@@ -585,7 +585,15 @@ void DocumentReader::read_environment(const toml::table& table, Environment& env
 // ---------------------------------------------------------------------------------------------
 // Environment overrides of the original server
 
-enum class OverrideKind { executor, log_level, workdir, plugin_list, plugin_string, plugin_bool };
+enum class OverrideKind {
+  executor,
+  log_level,
+  workdir,
+  plugin_list,
+  plugin_string,
+  plugin_bool,
+  policy_list,  // the domain policy: host.network.<key>, or docker.<key> in docker mode
+};
 
 struct Override {
   std::string_view variable;
@@ -597,8 +605,8 @@ constexpr std::array<Override, 12> kOverrides = {{
     {"PROCESS_MODE", "executor", OverrideKind::executor},
     {"PROCESS_MCP_LOG_LEVEL", "log_level", OverrideKind::log_level},
     {"PROCESS_MCP_WORKDIR", "defaults.workdir", OverrideKind::workdir},
-    {"SANDBOX_ALLOWED_DOMAINS", "host.network.allowed_domains", OverrideKind::plugin_list},
-    {"SANDBOX_DENIED_DOMAINS", "host.network.denied_domains", OverrideKind::plugin_list},
+    {"SANDBOX_ALLOWED_DOMAINS", "allowed_domains", OverrideKind::policy_list},
+    {"SANDBOX_DENIED_DOMAINS", "denied_domains", OverrideKind::policy_list},
     {"SANDBOX_ALLOW_WRITE", "host.filesystem.allow_write", OverrideKind::plugin_list},
     {"SANDBOX_DENY_READ", "host.filesystem.deny_read", OverrideKind::plugin_list},
     {"SANDBOX_DENY_WRITE", "host.filesystem.deny_write", OverrideKind::plugin_list},
@@ -684,6 +692,13 @@ Result<void> apply_override(Config& config, const Override& override_, const std
       return {};
     case OverrideKind::plugin_list:
       return set_plugin_value(config, override_, split_list(value));
+    case OverrideKind::policy_list: {
+      // One policy for every executor: the same variable sets the chosen executor's keys.
+      const std::string target = (config.executor == "docker" ? "docker." : "host.network.") +
+                                 std::string(override_.target);
+      return set_plugin_value(config, Override{override_.variable, target, override_.kind},
+                              split_list(value));
+    }
     case OverrideKind::plugin_string:
       return set_plugin_value(config, override_, json::string(value));
     case OverrideKind::plugin_bool: {

@@ -1,12 +1,12 @@
 #include "config.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <cctype>
 #include <cmath>
 #include <limits>
 
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
-
+#include "pmcp/netpolicy/policy.hpp"
 #include "pmcp/plugin.hpp"
 
 namespace pmcp::docker {
@@ -43,6 +43,13 @@ int64_t get_int(const json::value& v, const std::string& key, int64_t min) {
   }
   if (n < min) bad(key, "must be at least " + std::to_string(min));
   return n;
+}
+
+std::vector<std::string> get_domains(const json::value& v, const std::string& key) {
+  if (!v.is_array()) bad(key, "expected an array of host name patterns such as \"*.example.com\"");
+  std::vector<std::string> out;
+  for (const auto& item : v.as_array()) out.push_back(get_string(item, key, false));
+  return out;
 }
 
 }  // namespace
@@ -111,6 +118,18 @@ Config parse_config(std::string_view text) {
       c.pids_limit = get_int(v, key, 0);
     } else if (key == "network") {
       c.network = get_string(v, key, false);
+      c.network_set = true;
+    } else if (key == "allowed_domains") {
+      c.allowed_domains = get_domains(v, key);
+      c.policy = true;
+    } else if (key == "denied_domains") {
+      c.denied_domains = get_domains(v, key);
+    } else if (key == "test_resolve") {
+      if (!v.is_object()) bad(key, "expected a table of host name = \"IP address\"");
+      for (const auto& [name, ip] : v.as_object()) {
+        if (!ip.is_string()) bad(key + "." + std::string(name), "expected an IP address string");
+        c.test_resolve[std::string(name)] = std::string(ip.as_string());
+      }
     } else if (key == "workdir") {
       c.workdir = get_string(v, key, false);
       c.workdir_set = true;
@@ -139,9 +158,33 @@ Config parse_config(std::string_view text) {
     } else {
       bad(key,
           "unknown key (known: image, container, volume, use_existing, memory, cpus, "
-          "pids_limit, network, workdir, keep_alive, host, tls_verify, cert_path, "
+          "pids_limit, network, allowed_domains, denied_domains, test_resolve, workdir, "
+          "keep_alive, host, tls_verify, cert_path, "
           "remove_on_exit, init)");
     }
+  }
+  if (!c.policy && (!c.denied_domains.empty() || !c.test_resolve.empty()))
+    bad(c.denied_domains.empty() ? "test_resolve" : "denied_domains",
+        "has no effect without allowed_domains (the domain policy); without it the container "
+        "uses `network` unfiltered");
+  if (c.policy) {
+    const std::string problem =
+        netpolicy::validate({c.allowed_domains, c.denied_domains, c.test_resolve});
+    if (!problem.empty()) bad("allowed_domains", problem);
+    if (c.network_set)
+      bad("network",
+          "cannot be combined with allowed_domains: with a domain policy the container has no "
+          "network of its own and reaches out only through the filtering proxy (remove "
+          "`network`, or remove allowed_domains for an unfiltered network)");
+    if (c.use_existing)
+      bad("allowed_domains",
+          "cannot be enforced on an existing container (use_existing = true / "
+          "DOCKER_USE_EXISTING): a container's network and mounts are fixed when it is created, "
+          "and the policy needs a container without a network of its own and with the "
+          "proxy's socket mounted. Either drop the policy (allowed_domains, "
+          "SANDBOX_ALLOWED_DOMAINS) or let process-mcp create the container (use_existing = "
+          "false)");
+    c.network = "none";
   }
   return c;
 }

@@ -1,5 +1,8 @@
 #include "executor.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -12,8 +15,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <fstream>
 #include <future>
 #include <optional>
 #include <utility>
@@ -35,6 +42,80 @@ namespace {
 constexpr int kMinApiMajor = 1, kMinApiMinor = 40;
 constexpr int kMaxApiMajor = 1, kMaxApiMinor = 45;
 constexpr std::size_t kReadChunk = 64 * 1024;
+
+// Where the container sees the proxy's directory (read-only): the proxy's socket and the bridge.
+constexpr const char* kNetMount = "/run/process-mcp";
+constexpr const char* kProxySocketName = "proxy.sock";
+constexpr const char* kBridgeName = "pmcp-net-bridge";
+// The bridge listens on the container's own loopback, at the port the host sandbox uses too.
+constexpr const char* kProxyPort = "3128";
+
+// Starts the bridge unless something listens on 127.0.0.1:3128 already (0x0C38 = 3128, state
+// 0A = LISTEN in /proc/net/tcp). The command substitution returns once the bridge wrote its
+// ready byte and closed fd 3, or died. POSIX sh (dash, bash, busybox ash); no other tool than
+// grep.
+constexpr const char* kBridgeScript =
+    "S=/run/process-mcp/proxy.sock; B=/run/process-mcp/pmcp-net-bridge\n"
+    "if grep -q ' 0100007F:0C38 00000000:0000 0A ' /proc/net/tcp 2>/dev/null; then\n"
+    "  echo bridge-running; exit 0\n"
+    "fi\n"
+    "if [ ! -S \"$S\" ]; then echo \"the proxy's socket $S is missing in the container\"; "
+    "exit 0; fi\n"
+    "r=$(\"$B\" --listen 127.0.0.1:3128 --connect \"$S\" --ready-fd 3 3>&1 </dev/null "
+    ">/dev/null 2>&1 &)\n"
+    "if [ \"$r\" = r ]; then echo bridge-started; else echo \"the network bridge $B did not "
+    "start\"; fi\n";
+
+std::string errno_text(int e) {
+  char buf[256];
+  return std::string(strerror_r(e, buf, sizeof buf));
+}
+
+// The container name as a directory name: itself when it is a short Docker name
+// ([a-zA-Z0-9][a-zA-Z0-9_.-]*), else a stable hash (too long for a socket path, or a name the
+// engine will refuse anyway: never a path of its own).
+std::string short_name(const std::string& name) {
+  bool plain =
+      !name.empty() && name.size() <= 48 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (unsigned char c : name)
+    plain = plain && (std::isalnum(c) || c == '_' || c == '.' || c == '-');
+  if (plain) return name;
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return std::string("h-") + buf;
+}
+
+bool is_dir_path(const char* path) {
+  struct stat st {};
+  return path != nullptr && path[0] == '/' && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Copies src to dst through a temporary file and a rename, so that a bridge running from the
+// old file goes on undisturbed. Returns "" or the reason.
+std::string copy_executable(const std::string& src, const std::string& dst) {
+  std::ifstream in(src, std::ios::binary);
+  if (!in) return "cannot read " + src + ": " + errno_text(errno);
+  const std::string tmp = dst + ".new";
+  unlink(tmp.c_str());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return "cannot write " + tmp + ": " + errno_text(errno);
+    out << in.rdbuf();
+    out.flush();
+    if (!out) return "cannot write " + tmp;
+  }
+  if (chmod(tmp.c_str(), 0755) != 0 || rename(tmp.c_str(), dst.c_str()) != 0) {
+    const int e = errno;
+    unlink(tmp.c_str());
+    return "cannot install " + dst + ": " + errno_text(e);
+  }
+  return {};
+}
 
 bool parse_version(const std::string& v, int& major, int& minor) {
   const std::size_t dot = v.find('.');
@@ -147,10 +228,12 @@ constexpr const char* kGuardScript =
 }  // namespace
 
 DockerExecutor::DockerExecutor(const pmcp_host* host, const pmcp_executor_sink& sink, Config config,
-                               Endpoint endpoint)
+                               Endpoint endpoint, std::string bridge)
     : host_(host),
       sink_(sink),
       config_(std::move(config)),
+      bridge_(std::move(bridge)),
+      proxied_(config_.policy && !config_.allowed_domains.empty()),
       work_(asio::make_work_guard(io_)),
       client_(io_, std::move(endpoint)) {
   default_cwd_ = config_.workdir;
@@ -179,6 +262,8 @@ DockerExecutor::~DockerExecutor() {
   work_.reset();
   io_.stop();
   thread_.join();
+  if (proxy_ != nullptr) proxy_->stop();  // removes the socket file
+  if (drop_net_dir_) remove_net_dir();
 }
 
 void DockerExecutor::log(pmcp_log_level level, const std::string& message) const {
@@ -188,8 +273,15 @@ void DockerExecutor::log(pmcp_log_level level, const std::string& message) const
 // ---- start-up ----
 
 void DockerExecutor::setup() {
-  auto done = asio::co_spawn(io_, setup_async(), asio::use_future);
-  done.get();  // rethrows sdk::Error
+  try {
+    if (proxied_) start_proxy();
+    auto done = asio::co_spawn(io_, setup_async(), asio::use_future);
+    done.get();  // rethrows sdk::Error
+  } catch (...) {
+    // No container of ours mounts a directory made just now: it goes with the proxy.
+    if (net_dir_made_ && !created_) drop_net_dir_ = true;
+    throw;
+  }
 }
 
 asio::awaitable<void> DockerExecutor::setup_async() {
@@ -243,6 +335,7 @@ asio::awaitable<void> DockerExecutor::setup_async() {
                           client_.api_version());
   try {
     co_await ensure_container(true);
+    if (proxied_) co_await ensure_bridge();
   } catch (const ApiError& e) {
     throw Error(PMCP_ERR_UNAVAILABLE, e.what());
   }
@@ -269,6 +362,7 @@ asio::awaitable<void> DockerExecutor::ensure_container(bool initial) {
     throw Error(PMCP_ERR_UNAVAILABLE,
                 "cannot inspect container '" + name + "': " + engine_message(r.body));
   json::value info = parse_body(r);
+  check_policy_of(info);
   container_id_ = string_field(info, "Id");
   if (container_id_.empty())
     throw Error(PMCP_ERR_UNAVAILABLE, "the engine did not give the id of container '" + name + "'");
@@ -346,10 +440,14 @@ asio::awaitable<void> DockerExecutor::create_container() {
   host["SecurityOpt"] = json::array{"no-new-privileges"};
   host["Tmpfs"] = json::object{{"/tmp", "rw,noexec,nosuid,size=100m"},
                                {"/var/tmp", "rw,noexec,nosuid,size=100m"}};
+  json::array mounts;
   if (!c.volume.empty())
-    host["Mounts"] =
-        json::array{json::object{{"Type", "volume"}, {"Source", c.volume}, {"Target", c.workdir}}};
-  host["NetworkMode"] = c.network;
+    mounts.push_back(json::object{{"Type", "volume"}, {"Source", c.volume}, {"Target", c.workdir}});
+  if (proxied_)
+    mounts.push_back(json::object{
+        {"Type", "bind"}, {"Source", net_dir_}, {"Target", kNetMount}, {"ReadOnly", true}});
+  if (!mounts.empty()) host["Mounts"] = std::move(mounts);
+  host["NetworkMode"] = c.network;  // "none" with a domain policy
   host["Init"] = c.init;
   json::object body{{"Image", c.image},
                     {"Cmd", string_array(c.keep_alive)},
@@ -385,6 +483,140 @@ asio::awaitable<void> DockerExecutor::start_container() {
                     string_field(*state, "Error") + "); check its command (keep_alive)");
 }
 
+// ---- the domain policy ----
+
+void DockerExecutor::start_proxy() {
+  if (bridge_.empty() || access(bridge_.c_str(), X_OK) != 0)
+    throw Error(PMCP_ERR_UNAVAILABLE, "the network bridge '" + bridge_ +
+                                          "' is missing or not executable; the domain policy "
+                                          "(allowed_domains) needs it");
+  // A directory of our own that only we may enter, then one per container in it: the same
+  // path at every start, because the container's mounts are fixed when it is created.
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string base = is_dir_path(xdg) ? xdg : is_dir_path(tmpdir) ? tmpdir : "/tmp";
+  if (char* real = realpath(base.c_str(), nullptr)) {
+    base = real;
+    std::free(real);
+  }
+  const std::string top = base + "/process-mcp-net-" + std::to_string(geteuid());
+  if (mkdir(top.c_str(), 0700) != 0 && errno != EEXIST)
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot create " + top + ": " + errno_text(errno));
+  struct stat st {};
+  if (lstat(top.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      (st.st_mode & 077) != 0)
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                top +
+                    " is not a private directory of this user (a directory of ours with mode "
+                    "0700); remove it so that process-mcp creates it again");
+  net_dir_ = top + "/" + short_name(config_.container);
+  if (net_dir_.size() + 1 + std::strlen(kProxySocketName) >= 100)
+    throw Error(PMCP_ERR_UNAVAILABLE, "the path of the proxy's socket in " + net_dir_ +
+                                          " is too long for a unix socket; set TMPDIR to a "
+                                          "shorter directory");
+  // Entered by whichever user the container runs as (without capabilities); the private
+  // parent keeps the other users of this host out.
+  if (mkdir(net_dir_.c_str(), 0755) == 0)
+    net_dir_made_ = true;
+  else if (errno != EEXIST)
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot create " + net_dir_ + ": " + errno_text(errno));
+  if (lstat(net_dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+      chmod(net_dir_.c_str(), 0755) != 0)
+    throw Error(PMCP_ERR_UNAVAILABLE, net_dir_ + " is not a directory of this user");
+  const std::string copied = copy_executable(bridge_, net_dir_ + "/" + kBridgeName);
+  if (!copied.empty()) throw Error(PMCP_ERR_UNAVAILABLE, copied);
+  netpolicy::Policy policy{config_.allowed_domains, config_.denied_domains, config_.test_resolve};
+  netpolicy::ProxyOptions options;
+  options.socket_mode = 0666;  // any user in the container; the parent directory is private
+  const pmcp_host* services = host_;
+  try {
+    proxy_ = netpolicy::Proxy::start(
+        std::move(policy), net_dir_ + "/" + kProxySocketName,
+        [services](netpolicy::LogLevel level, std::string_view line) {
+          const pmcp_log_level l = level == netpolicy::LogLevel::debug     ? PMCP_LOG_DEBUG
+                                   : level == netpolicy::LogLevel::info    ? PMCP_LOG_INFO
+                                   : level == netpolicy::LogLevel::warning ? PMCP_LOG_WARN
+                                                                           : PMCP_LOG_ERROR;
+          sdk::log(services, l, "sandbox network: " + std::string(line));
+        },
+        options);
+  } catch (const std::exception& e) {
+    throw Error(PMCP_ERR_UNAVAILABLE,
+                std::string("cannot start the network proxy for container '") + config_.container +
+                    "': " + e.what() +
+                    (std::string(e.what()).find("another process") != std::string::npos
+                         ? " (another process-mcp serves this container's network; give this "
+                           "server its own container name)"
+                         : ""));
+  }
+  const auto list = [](const std::vector<std::string>& items) {
+    std::string out;
+    for (const std::string& i : items) out += (out.empty() ? "" : ", ") + i;
+    return out.empty() ? std::string("none") : out;
+  };
+  log(PMCP_LOG_INFO, "container network through the proxy, allowed " +
+                         list(config_.allowed_domains) + ", denied " +
+                         list(config_.denied_domains));
+}
+
+void DockerExecutor::remove_net_dir() {
+  if (net_dir_.empty()) return;
+  unlink((net_dir_ + "/" + kBridgeName).c_str());
+  unlink((net_dir_ + "/" + kProxySocketName).c_str());
+  rmdir(net_dir_.c_str());
+}
+
+void DockerExecutor::check_policy_of(const json::value& info) const {
+  if (!config_.policy) return;
+  const std::string& name = config_.container;
+  const json::value* hc = field(info, "HostConfig");
+  const std::string mode = hc ? string_field(*hc, "NetworkMode") : std::string();
+  std::string problem;
+  if (mode != "none") {
+    problem = "it has the network '" + mode + "'";
+  } else if (proxied_) {
+    bool mounted = false;
+    const json::value* mounts = field(info, "Mounts");
+    if (mounts && mounts->is_array())
+      for (const auto& m : mounts->as_array())
+        mounted = mounted || (string_field(m, "Source") == net_dir_ &&
+                              string_field(m, "Destination") == kNetMount);
+    if (!mounted) problem = "it does not mount the proxy's directory " + net_dir_;
+  }
+  if (problem.empty()) return;
+  throw Error(PMCP_ERR_STATE,
+              "container '" + name + "' exists but was not made for the domain policy (" + problem +
+                  "), and a container's network and mounts cannot be changed: remove it "
+                  "(docker rm -f " +
+                  name +
+                  "; the volume stays) so that process-mcp creates it with the policy, or set "
+                  "another container name");
+}
+
+asio::awaitable<void> DockerExecutor::ensure_bridge() {
+  if (in_bridge_) co_return;
+  in_bridge_ = true;
+  std::string out;
+  try {
+    out = trim(co_await run_helper(kBridgeScript));
+  } catch (...) {
+    in_bridge_ = false;
+    throw;
+  }
+  in_bridge_ = false;
+  if (out == "bridge-started") {
+    log(PMCP_LOG_DEBUG, "started the network bridge in container '" + config_.container + "'");
+    co_return;
+  }
+  if (out == "bridge-running") co_return;
+  throw ApiError("cannot start the network bridge in container '" + config_.container +
+                     "': " + (out.empty() ? std::string("the helper said nothing") : out) +
+                     " (if the container outlived a server whose proxy directory was removed, "
+                     "restart it: docker restart " +
+                     config_.container + ")",
+                 false);
+}
+
 // ---- core-facing calls (core thread) ----
 
 DockerExecutor::Entry& DockerExecutor::find_live_locked(uint64_t id) {
@@ -418,6 +650,20 @@ void DockerExecutor::spawn(const pmcp_spawn_options& o) {
     if (e.find('=') == std::string::npos || e.front() == '=')
       throw Error(PMCP_ERR_INVALID_ARGUMENT, "environment entry '" + e + "' is not NAME=value");
     env.push_back(std::move(e));
+  }
+  if (proxied_) {
+    // The policy's variables (the proxy) replace any of the same name, as in host mode.
+    const std::string http = std::string("http://127.0.0.1:") + kProxyPort;
+    const std::string socks = std::string("socks5h://127.0.0.1:") + kProxyPort;
+    for (const std::string& add :
+         {"HTTP_PROXY=" + http, "HTTPS_PROXY=" + http, "http_proxy=" + http, "https_proxy=" + http,
+          "ALL_PROXY=" + socks, "all_proxy=" + socks,
+          std::string("NO_PROXY=localhost,127.0.0.1,::1"),
+          std::string("no_proxy=localhost,127.0.0.1,::1")}) {
+      const std::string name = add.substr(0, add.find('=') + 1);
+      std::erase_if(env, [&](const std::string& e) { return e.starts_with(name); });
+      env.push_back(add);
+    }
   }
   std::string cwd(sdk::view(o.cwd));
   if (cwd.empty()) cwd = default_cwd_;
@@ -531,6 +777,13 @@ asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body
         co_await ensure_container(false);
       } catch (const Error& e) {
         throw ApiError(e.message, false);
+      }
+      if (proxied_ && !in_bridge_) {
+        try {
+          co_await ensure_bridge();
+        } catch (const std::exception& e) {
+          log(PMCP_LOG_WARN, e.what());
+        }
       }
       continue;
     }
@@ -843,8 +1096,18 @@ asio::awaitable<void> DockerExecutor::guard_loop() {
                                    {"Tty", false},
                                    {"Cmd", json::array{"/bin/sh", "-c", kGuardScript}}});
   auto delay = 100ms;
+  bool first = true;
   while (!stopping_) {
     auto g = std::make_shared<Guard>();
+    // The guard ends when the container stops or restarts, and the bridge with it.
+    if (!first && proxied_ && !in_bridge_) {
+      try {
+        co_await ensure_bridge();
+      } catch (const std::exception& e) {
+        log(PMCP_LOG_WARN, e.what());
+      }
+    }
+    first = false;
     try {
       const std::string exec_id = co_await create_exec(body);
       Hijacked h = co_await client_.hijack("/exec/" + exec_id + "/start",
@@ -962,6 +1225,8 @@ asio::awaitable<void> DockerExecutor::shutdown() {
       if (r.status != 204 && r.status != 404)
         log(PMCP_LOG_WARN,
             "could not remove container '" + config_.container + "': " + engine_message(r.body));
+      else
+        drop_net_dir_ = proxied_;
     } catch (const std::exception& e) {
       log(PMCP_LOG_WARN, "could not remove container '" + config_.container + "': " + e.what());
     }

@@ -16,6 +16,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,7 @@
 #include "config.hpp"
 #include "http.hpp"
 #include "pmcp/executor.h"
+#include "pmcp/netpolicy/proxy.hpp"
 #include "pmcp/plugin.hpp"
 
 namespace pmcp::docker {
@@ -35,8 +37,9 @@ namespace pmcp::docker {
 class DockerExecutor final : public sdk::ExecutorBase {
  public:
   // Starts the io thread; does no I/O yet.
+  // bridge: the host path of pmcp-net-bridge (needed when the config has a domain policy).
   DockerExecutor(const pmcp_host* host, const pmcp_executor_sink& sink, Config config,
-                 Endpoint endpoint);
+                 Endpoint endpoint, std::string bridge = {});
   // Kills what still runs, removes a container we created, joins the io thread.
   ~DockerExecutor() override;
 
@@ -78,6 +81,16 @@ class DockerExecutor final : public sdk::ExecutorBase {
   boost::asio::awaitable<void> start_container();
   boost::asio::awaitable<std::string> create_exec(const std::string& body);
 
+  // The domain policy (config_.policy with a non-empty allowed list): the filtering proxy on
+  // this host, its socket and a copy of the bridge in net_dir_, which the container mounts
+  // read-only at kNetMount; the bridge runs in the container on 127.0.0.1:3128.
+  void start_proxy();
+  void remove_net_dir();
+  // Starts the bridge in the container unless it already listens. Throws ApiError.
+  boost::asio::awaitable<void> ensure_bridge();
+  // Refuses a container made without the policy (its own network, no proxy mount).
+  void check_policy_of(const boost::json::value& info) const;
+
   // io thread: processes.
   boost::asio::awaitable<void> run_process(ProcPtr p);
   void handle_bytes(Proc& p, const char* data, std::size_t size);
@@ -99,6 +112,13 @@ class DockerExecutor final : public sdk::ExecutorBase {
   const pmcp_host* host_;
   pmcp_executor_sink sink_{};
   const Config config_;
+  const std::string bridge_;  // host path of pmcp-net-bridge
+  const bool proxied_;        // a policy that lets something through: proxy + bridge
+  std::string net_dir_;       // host directory mounted at kNetMount
+  std::unique_ptr<netpolicy::Proxy> proxy_;
+  bool net_dir_made_ = false;  // this instance created net_dir_
+  bool drop_net_dir_ = false;  // no container mounts net_dir_ any more
+  bool in_bridge_ = false;     // ensure_bridge() is under way (io thread)
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

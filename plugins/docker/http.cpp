@@ -297,17 +297,15 @@ asio::awaitable<Response> Client::call(http::verb verb, std::string target, std:
     out.status = parser.get().result_int();
     out.body = std::move(parser.get().body());
   } catch (const boost::system::system_error& e) {
-    const std::string why =
-        dog.fired() ? "no answer in time" : e.code().message();
-    throw ApiError("Docker engine call " + std::string(http::to_string(verb)) + " " + path +
-                       " failed: " + why,
-                   false);
+    const std::string why = dog.fired() ? "no answer in time" : e.code().message();
+    throw ApiError(
+        "Docker engine call " + std::string(http::to_string(verb)) + " " + path + " failed: " + why,
+        false);
   }
   co_return out;
 }
 
-asio::awaitable<Hijacked> Client::hijack(std::string target, std::string body,
-                                         Duration timeout) {
+asio::awaitable<Hijacked> Client::hijack(std::string target, std::string body, Duration timeout) {
   EngineStream socket = co_await connect(timeout);
   const std::string path = full_target(target, true);
   std::string leftover;
@@ -336,8 +334,7 @@ asio::awaitable<Hijacked> Client::hijack(std::string target, std::string body,
       throw ApiError("Docker engine call POST " + path + " failed: " + why, false);
     }
   }
-  if (status != 101 && status != 200)
-    throw ApiError(engine_message(error_body), false, status);
+  if (status != 101 && status != 200) throw ApiError(engine_message(error_body), false, status);
   co_return Hijacked{std::move(socket), std::move(leftover)};
 }
 

@@ -1,4 +1,7 @@
 // The docker executor plugin: entry point, factory and instance creation.
+#include "pmcp/plugin.h"
+
+#include <dlfcn.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -11,7 +14,6 @@
 #include "executor.hpp"
 #include "http.hpp"
 #include "pmcp/executor.h"
-#include "pmcp/plugin.h"
 #include "pmcp/plugin.hpp"
 
 namespace {
@@ -88,6 +90,22 @@ pmcp::docker::Endpoint engine_endpoint(const pmcp::docker::Config& config) {
   return endpoint;
 }
 
+// pmcp-net-bridge is built and installed next to this shared object (as for the host plugin).
+std::string locate_bridge() {
+  static const int anchor = 0;
+  Dl_info info{};
+  if (dladdr(&anchor, &info) == 0 || info.dli_fname == nullptr || info.dli_fname[0] == '\0')
+    throw Error(PMCP_ERR_UNAVAILABLE, "cannot tell where the docker plugin was loaded from");
+  std::string lib = info.dli_fname;
+  if (char* real = realpath(lib.c_str(), nullptr)) {
+    lib = real;
+    std::free(real);
+  }
+  const std::size_t slash = lib.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : lib.substr(0, slash)) +
+         "/pmcp-net-bridge";
+}
+
 int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
                pmcp_str config_json, const pmcp_executor_sink* sink, pmcp_executor** out,
                pmcp_error_buf err) {
@@ -99,9 +117,10 @@ int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
       throw Error(PMCP_ERR_INVALID_ARGUMENT, "the executor sink is missing or incomplete");
     pmcp::docker::Config config = pmcp::docker::parse_config(sdk::view(config_json));
     pmcp::docker::Endpoint endpoint = engine_endpoint(config);
-    auto impl = std::make_unique<pmcp::docker::DockerExecutor>(host != nullptr ? host : g_host,
-                                                               *sink, std::move(config),
-                                                               std::move(endpoint));
+    std::string bridge = config.policy ? locate_bridge() : std::string();
+    auto impl = std::make_unique<pmcp::docker::DockerExecutor>(
+        host != nullptr ? host : g_host, *sink, std::move(config), std::move(endpoint),
+        std::move(bridge));
     impl->setup();
     const char* default_cwd = impl->default_cwd();
     *out = sdk::make_executor(std::move(impl), "docker", default_cwd);

@@ -20,9 +20,8 @@ constexpr std::size_t kMaxMarker = 4096;
 
 }  // namespace
 
-std::vector<std::string> wrap_command(const std::vector<std::string>& argv,
-                                      const std::string& cwd, bool tty, uint16_t cols,
-                                      uint16_t rows) {
+std::vector<std::string> wrap_command(const std::vector<std::string>& argv, const std::string& cwd,
+                                      bool tty, uint16_t cols, uint16_t rows) {
   std::vector<std::string> cmd = {"/bin/sh", "-c", kWrapper, "process-mcp", cwd};
   if (tty && cols > 0 && rows > 0) {
     cmd.push_back(std::to_string(rows));

@@ -17,9 +17,8 @@ namespace pmcp::docker {
 // line on stderr (on the terminal for a tty) and execs argv. Docker starts every exec as a
 // session and process-group leader, so the pid in the marker is the process group to signal.
 // Marker lines: "<pid>" (started), "!cwd" (cannot enter cwd), "!exec" (argv[0] not found).
-std::vector<std::string> wrap_command(const std::vector<std::string>& argv,
-                                      const std::string& cwd, bool tty, uint16_t cols,
-                                      uint16_t rows);
+std::vector<std::string> wrap_command(const std::vector<std::string>& argv, const std::string& cwd,
+                                      bool tty, uint16_t cols, uint16_t rows);
 
 // Collects the marker line from the first bytes of a stream.
 class MarkerReader {

@@ -4,6 +4,7 @@
 // the tests fail and say so. Containers and volumes get unique names and are removed.
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -21,8 +22,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
@@ -65,8 +64,9 @@ void host_log(const pmcp_host*, pmcp_log_level level, pmcp_str message) {
 int32_t host_post(const pmcp_host*, void (*)(void*), void*) { return PMCP_ERR_STATE; }
 const void* host_extension(const pmcp_host*, const char*) { return nullptr; }
 
-pmcp_host g_host{sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr,
-                 &host_log,         &host_post,             &host_extension};
+pmcp_host g_host{
+    sizeof(pmcp_host), PMCP_ABI_VERSION_MAJOR, PMCP_ABI_VERSION_MINOR, nullptr, &host_log,
+    &host_post,        &host_extension};
 
 struct Record {
   int spawned = 0;
@@ -183,13 +183,14 @@ void load_plugin() {
   ASSERT_NE(entry, nullptr);
   ASSERT_STREQ(entry->id, "docker");
   ASSERT_NE(entry->init(&g_host), 0);
-  g_factory = static_cast<const pmcp_executor_factory*>(
-      entry->get_factory(PMCP_EXECUTOR_FACTORY_ID));
+  g_factory =
+      static_cast<const pmcp_executor_factory*>(entry->get_factory(PMCP_EXECUTOR_FACTORY_ID));
   ASSERT_NE(g_factory, nullptr);
   int status = 0;
   const std::string out = run(docker_cli() + " image inspect " + test_image(), &status);
   ASSERT_EQ(status, 0) << "the Docker engine or the test image " << test_image()
-                       << " is missing; run scripts/docker-test-env.sh first:\n" << out;
+                       << " is missing; run scripts/docker-test-env.sh first:\n"
+                       << out;
 }
 
 // One executor instance with its own container and volume, removed afterwards.
@@ -199,16 +200,16 @@ struct Instance {
   char err[1024] = {};
   std::string container = unique("ctr");
   std::string volume = unique("vol");
+  std::string image = test_image();
 
   std::string config(const std::string& extra = "") const {
-    return R"({"host":"unix:///var/run/docker.sock","image":")" + test_image() +
-           R"(","container":")" + container +
-           R"(","volume":")" + volume + "\"" + extra + "}";
+    return R"({"host":"unix:///var/run/docker.sock","image":")" + image + R"(","container":")" +
+           container + R"(","volume":")" + volume + "\"" + extra + "}";
   }
   int32_t create(const std::string& json) {
     err[0] = '\0';
-    return g_factory->create(g_factory, &g_host, pmcp_str{json.data(), json.size()}, &rec.sink,
-                             &ex, {err, sizeof err});
+    return g_factory->create(g_factory, &g_host, pmcp_str{json.data(), json.size()}, &rec.sink, &ex,
+                             {err, sizeof err});
   }
   void destroy() {
     if (ex != nullptr) ex->destroy(ex);
@@ -458,12 +459,15 @@ TEST_F(DockerExecutorTest, ContainerLimits) {
       "{{json .HostConfig.Tmpfs}} {{.HostConfig.NetworkMode}} {{.Config.WorkingDir}}";
   const std::string out = run(docker_cli() + " inspect -f '" + fmt + "' " + in.container);
   EXPECT_NE(out.find("536870912 1000000000 4096 [ALL] [no-new-privileges] false"),
-            std::string::npos) << out;
+            std::string::npos)
+      << out;
   EXPECT_NE(out.find("\"/tmp\":\"rw,noexec,nosuid,size=100m\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"/var/tmp\":\"rw,noexec,nosuid,size=100m\""), std::string::npos) << out;
   EXPECT_NE(out.find("bridge /home/agent"), std::string::npos) << out;
-  const std::string mounts = run(docker_cli() + " inspect -f '{{range .Mounts}}{{.Name}} "
-                                 "{{.Destination}}{{end}}' " + in.container);
+  const std::string mounts = run(docker_cli() +
+                                 " inspect -f '{{range .Mounts}}{{.Name}} "
+                                 "{{.Destination}}{{end}}' " +
+                                 in.container);
   EXPECT_NE(mounts.find(in.volume + " /home/agent"), std::string::npos) << mounts;
 }
 
@@ -557,9 +561,11 @@ TEST_F(DockerSetupTest, DestroyRemovesTheContainerKeepsTheVolumeAndKillsProcesse
   Instance in;
   const std::string limits = R"(,"memory":"256m","cpus":0.5,"pids_limit":100,"network":"none")";
   ASSERT_EQ(in.create(in.config(limits)), PMCP_OK) << in.err;
-  const std::string out = run(docker_cli() + " inspect -f '{{.HostConfig.Memory}} "
+  const std::string out = run(docker_cli() +
+                              " inspect -f '{{.HostConfig.Memory}} "
                               "{{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
-                              "{{.HostConfig.NetworkMode}}' " + in.container);
+                              "{{.HostConfig.NetworkMode}}' " +
+                              in.container);
   EXPECT_EQ(out, "268435456 500000000 100 none\n");
   ASSERT_EQ(in.spawn(1, "echo x; sleep 4301"), PMCP_OK);
   ASSERT_TRUE(in.rec.wait_output(1, "x"));
@@ -576,12 +582,15 @@ TEST_F(DockerSetupTest, DestroyRemovesTheContainerKeepsTheVolumeAndKillsProcesse
 TEST_F(DockerSetupTest, UseExistingLeavesTheContainerAsItWas) {
   Instance in;
   int status = 0;
-  const std::string id = run(docker_cli() + " run -d --name " + in.container + " " +
-                             test_image() + " sleep infinity", &status);
+  const std::string id =
+      run(docker_cli() + " run -d --name " + in.container + " " + test_image() + " sleep infinity",
+          &status);
   ASSERT_EQ(status, 0) << id;
   run(docker_cli() + " stop -t 0 " + in.container);
-  const std::string before = run(docker_cli() + " inspect -f '{{.Id}} {{.Created}} "
-                                 "{{.HostConfig.Memory}} {{.HostConfig.CapDrop}}' " + in.container);
+  const std::string before = run(docker_cli() +
+                                 " inspect -f '{{.Id}} {{.Created}} "
+                                 "{{.HostConfig.Memory}} {{.HostConfig.CapDrop}}' " +
+                                 in.container);
   ASSERT_EQ(in.create(R"({"host":"unix:///var/run/docker.sock","container":")" + in.container +
                       R"(","use_existing":true})"),
             PMCP_OK)
@@ -593,8 +602,10 @@ TEST_F(DockerSetupTest, UseExistingLeavesTheContainerAsItWas) {
   ASSERT_EQ(in.spawn(2, "echo x; sleep 4401"), PMCP_OK);
   ASSERT_TRUE(in.rec.wait_output(2, "x"));
   in.destroy();
-  const std::string after = run(docker_cli() + " inspect -f '{{.Id}} {{.Created}} "
-                                "{{.HostConfig.Memory}} {{.HostConfig.CapDrop}}' " + in.container);
+  const std::string after = run(docker_cli() +
+                                " inspect -f '{{.Id}} {{.Created}} "
+                                "{{.HostConfig.Memory}} {{.HostConfig.CapDrop}}' " +
+                                in.container);
   EXPECT_EQ(before, after);
   EXPECT_EQ(run(docker_cli() + " inspect -f '{{.State.Running}}' " + in.container), "true\n");
   EXPECT_EQ(run(docker_cli() + " top " + in.container).find("sleep 4401"), std::string::npos);
@@ -655,11 +666,11 @@ TEST_F(DockerSetupTest, MissingImageWithoutRegistryNamesTheImage) {
 
 TEST_F(DockerSetupTest, UnreachableEngineSaysWhy) {
   Instance in;
-  EXPECT_EQ(in.create(R"({"host":"unix:///nonexistent/pmcp/docker.sock"})"),
-            PMCP_ERR_UNAVAILABLE);
+  EXPECT_EQ(in.create(R"({"host":"unix:///nonexistent/pmcp/docker.sock"})"), PMCP_ERR_UNAVAILABLE);
   const std::string err = in.err;
   EXPECT_NE(err.find("cannot connect to the Docker engine at unix:///nonexistent/pmcp/docker.sock"),
-            std::string::npos) << err;
+            std::string::npos)
+      << err;
   EXPECT_NE(err.find("No such file or directory"), std::string::npos) << err;
   EXPECT_EQ(in.create(R"({"host":"tcp://127.0.0.1:1"})"), PMCP_ERR_UNAVAILABLE);
   EXPECT_NE(std::string(in.err).find("refused"), std::string::npos) << in.err;
@@ -668,7 +679,10 @@ TEST_F(DockerSetupTest, UnreachableEngineSaysWhy) {
   const std::string saved = old != nullptr ? old : "";
   setenv("DOCKER_HOST", "unix:///nonexistent/pmcp/env.sock", 1);
   EXPECT_EQ(in.create("{}"), PMCP_ERR_UNAVAILABLE);
-  if (old != nullptr) setenv("DOCKER_HOST", saved.c_str(), 1); else unsetenv("DOCKER_HOST");
+  if (old != nullptr)
+    setenv("DOCKER_HOST", saved.c_str(), 1);
+  else
+    unsetenv("DOCKER_HOST");
   EXPECT_NE(std::string(in.err).find("unix:///nonexistent/pmcp/env.sock"), std::string::npos)
       << in.err;
 }
@@ -694,9 +708,10 @@ TEST_F(DockerSetupTest, TooOldEngineIsRefused) {
       request.append(buf, static_cast<std::size_t>(n));
     }
     const std::string body = R"({"Version":"17.03.0","ApiVersion":"1.26","MinAPIVersion":"1.12"})";
-    const std::string reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                              "Content-Length: " + std::to_string(body.size()) +
-                              "\r\nConnection: close\r\n\r\n" + body;
+    const std::string reply =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
     (void)!write(c, reply.data(), reply.size());
     close(c);
   });
@@ -843,6 +858,237 @@ TEST_F(DockerTlsTest, TlsToAPlainEngineSaysItDoesNotSpeakTls) {
             PMCP_OK);
   const std::string err = in.err;
   EXPECT_NE(err.find("does not speak TLS"), std::string::npos) << err;
+}
+
+// ---- the domain policy (the network cases of the escape suite, in docker mode) ----
+
+// A loopback HTTP server on the host that answers every request with a fixed text.
+class HttpServer {
+ public:
+  HttpServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen(fd_, 16);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;
+        char buf[4096];
+        std::string head;
+        while (head.find("\r\n\r\n") == std::string::npos) {
+          pollfd p{c, POLLIN, 0};
+          if (poll(&p, 1, 5000) <= 0) break;
+          const ssize_t n = read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          head.append(buf, static_cast<std::size_t>(n));
+        }
+        ++hits_;
+        const std::string body = "hello from the test server\n";
+        const std::string answer =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        (void)!write(c, answer.data(), answer.size());
+        close(c);
+      }
+    });
+  }
+  ~HttpServer() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  std::string port() const { return std::to_string(port_); }
+  int hits() const { return hits_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> hits_{0};
+  std::thread thread_;
+};
+
+// Both local images: busybox (wget, nc) and Debian (python3), two different libcs.
+class DockerPolicyTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    load_plugin();
+    ASSERT_NE(g_factory, nullptr);
+    int status = 0;
+    const std::string out = run(docker_cli() + " image inspect " + GetParam(), &status);
+    ASSERT_EQ(status, 0) << "the test image " << GetParam()
+                         << " is missing; run scripts/docker-test-env.sh first:\n"
+                         << out;
+  }
+  bool python() const { return GetParam().find("debian") != std::string::npos; }
+
+  // The policy of the host sandbox's escape suite; every test name resolves to the host's
+  // loopback, where the test server listens.
+  static std::string policy(const std::string& allowed = R"("exact.test", "*.allowed.test")") {
+    return R"(,"allowed_domains":[)" + allowed +
+           R"(],"denied_domains":["blocked.allowed.test"],"test_resolve":{)"
+           R"("exact.test":"127.0.0.1","blocked.allowed.test":"127.0.0.1",)"
+           R"("api.allowed.test":"127.0.0.1","other.test":"127.0.0.1"})";
+  }
+  // A shell command that fetches url through the proxy of the environment and prints the body,
+  // or the error.
+  std::string get(const std::string& url) const {
+    if (python())
+      return "NO_PROXY= no_proxy= python3 -c 'import sys, urllib.request as u\ntry:\n "
+             "print(u.urlopen(sys.argv[1], "
+             "timeout=10).read().decode())\nexcept Exception as e:\n print(\"failed:\", e)' " +
+             url;
+    // A plain proxy request by hand (busybox's static wget cannot be relied on here).
+    return "printf 'GET " + url + " HTTP/1.0\\r\\n\\r\\n' | nc -w 10 127.0.0.1 3128 || echo failed";
+  }
+  // A shell command that opens a TCP connection without any proxy; prints "connected" or why
+  // not.
+  std::string connect(const std::string& ip, const std::string& port) const {
+    if (python())
+      return "python3 -c 'import socket, sys\ntry:\n socket.create_connection((sys.argv[1], "
+             "int(sys.argv[2])), timeout=5); print(\"connected\")\nexcept Exception as e:\n "
+             "print(\"failed:\", e)' " +
+             ip + " " + port;
+    return "if echo | nc -w 5 " + ip + " " + port +
+           " >/dev/null 2>&1; then echo connected; else echo failed; fi";
+  }
+  // The host directory that the container mounts at /run/process-mcp.
+  static std::string net_dir(const Instance& in) {
+    std::string out = run(docker_cli() +
+                          " inspect -f '{{range .Mounts}}{{if eq .Destination "
+                          "\"/run/process-mcp\"}}{{.Source}}{{end}}{{end}}' " +
+                          in.container);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+  static bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+};
+
+INSTANTIATE_TEST_SUITE_P(Images, DockerPolicyTest,
+                         ::testing::Values("pmcp-test-busybox:latest", "pmcp-test-debian:latest"),
+                         [](const auto& info) {
+                           return info.param.find("debian") != std::string::npos ? "debian"
+                                                                                 : "busybox";
+                         });
+
+TEST_P(DockerPolicyTest, NoRouteOutExceptThroughTheProxy) {
+  HttpServer server;
+  Instance in;
+  in.image = GetParam();
+  ASSERT_EQ(in.create(in.config(policy())), PMCP_OK) << in.err;
+  EXPECT_EQ(run(docker_cli() + " inspect -f '{{.HostConfig.NetworkMode}}' " + in.container),
+            "none\n");
+  const std::string dir = net_dir(in);
+  ASSERT_FALSE(dir.empty());
+  EXPECT_TRUE(exists(dir + "/proxy.sock"));
+  // Every exec is pointed at the proxy.
+  const std::string env = in.finish(1, "env").out;
+  for (const char* v : {"HTTP_PROXY=http://127.0.0.1:3128", "HTTPS_PROXY=http://127.0.0.1:3128",
+                        "http_proxy=http://127.0.0.1:3128", "ALL_PROXY=socks5h://127.0.0.1:3128",
+                        "NO_PROXY=localhost,127.0.0.1,::1"})
+    EXPECT_NE(env.find(v), std::string::npos) << v << " missing in:\n" << env;
+  // Straight to the test server: the container's loopback is its own, and there is no route
+  // anywhere else (the engine's bridge gateway, a public-looking address).
+  EXPECT_EQ(in.finish(2, connect("127.0.0.1", server.port())).out.substr(0, 6), "failed");
+  EXPECT_EQ(in.finish(3, connect("172.17.0.1", server.port())).out.substr(0, 6), "failed");
+  EXPECT_EQ(in.finish(4, connect("192.0.2.1", "80")).out.substr(0, 6), "failed");
+  EXPECT_EQ(server.hits(), 0);
+  // Not allowed, denied, allowed by a wildcard but resolving to loopback, a raw address: refused.
+  uint64_t id = 10;
+  for (const char* host : {"other.test", "blocked.allowed.test", "api.allowed.test", "127.0.0.1"}) {
+    const Record r =
+        in.finish(id++, get(std::string("http://") + host + ":" + server.port() + "/"));
+    EXPECT_NE(r.out.find("403"), std::string::npos) << host << ": " << r.out << r.err;
+    EXPECT_EQ(r.out.find("hello from the test server"), std::string::npos) << host;
+  }
+  EXPECT_EQ(server.hits(), 0);
+  // An allowed name, listed exactly, reaches the server on the host's loopback.
+  const Record ok = in.finish(30, get("http://exact.test:" + server.port() + "/"));
+  EXPECT_NE(ok.out.find("hello from the test server"), std::string::npos) << ok.out << ok.err;
+  EXPECT_EQ(server.hits(), 1);
+  // The container we created goes, and the proxy's directory with it.
+  in.destroy();
+  EXPECT_FALSE(exists(dir + "/proxy.sock"));
+  EXPECT_FALSE(exists(dir));
+}
+
+TEST_P(DockerPolicyTest, ContainerAndServerRestartsKeepThePolicy) {
+  HttpServer server;
+  Instance in;
+  in.image = GetParam();
+  const std::string config = in.config(policy() + R"(,"remove_on_exit":false)");
+  ASSERT_EQ(in.create(config), PMCP_OK) << in.err;
+  const std::string dir = net_dir(in);
+  const std::string url = "http://exact.test:" + server.port() + "/";
+  EXPECT_NE(in.finish(1, get(url)).out.find("hello"), std::string::npos);
+  // The container restarts under us: the bridge is started again.
+  run(docker_cli() + " restart -t 0 " + in.container);
+  std::string out;
+  for (int i = 0; i < 50 && out.find("hello") == std::string::npos; ++i) {
+    if (i > 0) std::this_thread::sleep_for(200ms);
+    out = in.finish(100 + i, get(url)).out;
+  }
+  EXPECT_NE(out.find("hello"), std::string::npos) << out;
+  // The server stops (the container stays) and starts again on the same container.
+  in.destroy();
+  EXPECT_FALSE(exists(dir + "/proxy.sock")) << "a stale socket was left behind";
+  EXPECT_EQ(run(docker_cli() + " inspect -f '{{.State.Running}}' " + in.container), "true\n");
+  ASSERT_EQ(in.create(config), PMCP_OK) << in.err;
+  EXPECT_EQ(net_dir(in), dir);
+  EXPECT_NE(in.finish(200, get(url)).out.find("hello"), std::string::npos);
+  EXPECT_NE(in.finish(201, get("http://other.test:" + server.port() + "/")).out.find("403"),
+            std::string::npos);
+  in.destroy();
+  EXPECT_FALSE(exists(dir + "/proxy.sock")) << "a stale socket was left behind";
+  run(docker_cli() + " rm -f " + in.container);
+  run("rm -rf '" + dir + "'");
+}
+
+TEST_P(DockerPolicyTest, AnEmptyAllowedListMeansNoNetworkAtAll) {
+  HttpServer server;
+  Instance in;
+  in.image = GetParam();
+  ASSERT_EQ(in.create(in.config(R"(,"allowed_domains":[])")), PMCP_OK) << in.err;
+  EXPECT_EQ(run(docker_cli() + " inspect -f '{{.HostConfig.NetworkMode}} {{len .Mounts}}' " +
+                in.container),
+            "none 1\n");  // the volume only
+  EXPECT_EQ(in.finish(1, "env").out.find("PROXY"), std::string::npos);
+  EXPECT_EQ(in.finish(2, connect("127.0.0.1", "3128")).out.substr(0, 6), "failed");
+}
+
+TEST_F(DockerSetupTest, APolicyOnAnExistingContainerIsRefusedWithTheReason) {
+  Instance in;
+  EXPECT_EQ(in.create(R"({"host":"unix:///var/run/docker.sock","container":")" + in.container +
+                      R"(","use_existing":true,"allowed_domains":["example.com"]})"),
+            PMCP_ERR_INVALID_ARGUMENT);
+  std::string err = in.err;
+  EXPECT_NE(err.find("cannot be enforced on an existing container"), std::string::npos) << err;
+  EXPECT_NE(err.find("use_existing = false"), std::string::npos) << err;
+  // A container of the same name made earlier without the policy is not silently reused.
+  int status = 0;
+  run(docker_cli() + " run -d --name " + in.container + " " + test_image() + " sleep infinity",
+      &status);
+  ASSERT_EQ(status, 0);
+  EXPECT_NE(in.create(in.config(R"(,"allowed_domains":["example.com"])")), PMCP_OK);
+  err = in.err;
+  EXPECT_NE(err.find("was not made for the domain policy"), std::string::npos) << err;
+  EXPECT_NE(err.find("docker rm -f " + in.container), std::string::npos) << err;
+  const std::string dir_of_user = run("echo ${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}");
+  int found = 0;
+  run("ls -d " + dir_of_user.substr(0, dir_of_user.size() - 1) + "/process-mcp-net-*/" +
+          in.container,
+      &found);
+  EXPECT_NE(found, 0) << "the proxy's directory of a refused container was left behind";
+  // Without a policy, network stays what it was; a policy and network together are refused.
+  EXPECT_EQ(in.create(in.config(R"(,"network":"bridge","allowed_domains":["example.com"])")),
+            PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(in.err).find("cannot be combined with allowed_domains"), std::string::npos)
+      << in.err;
 }
 
 }  // namespace

@@ -483,13 +483,13 @@ TEST(ConfigEnv, EveryOverride) {
   EXPECT_EQ(config.executor, "docker");
   EXPECT_EQ(config.log_level, "trace");
   EXPECT_EQ(config.defaults.workdir, "/work/dir");
+  // In docker mode the domain policy goes to the docker executor.
   EXPECT_EQ(json::value(config.plugin_tables.at("host")), json::parse(R"({
-    "network": {"allowed_domains": ["github.com", "api.openai.com"],
-                "denied_domains": ["evil.example"]},
     "filesystem": {"allow_write": ["/tmp", "/var/tmp"], "deny_read": ["/etc/shadow", "/root"],
                    "deny_write": ["/etc"]}
   })"));
   EXPECT_EQ(json::value(config.plugin_tables.at("docker")), json::parse(R"({
+    "allowed_domains": ["github.com", "api.openai.com"], "denied_domains": ["evil.example"],
     "image": "python:3.11", "volume": "vol", "container": "box", "use_existing": true
   })"));
   EXPECT_EQ(config.plugin_table_lines.at("host"), 0);
@@ -519,9 +519,26 @@ mode = "strict"
   EXPECT_EQ(config.log_level, "warn");
   EXPECT_EQ(config.plugin_tables.at("docker").at("image"), "alpine:latest");
   EXPECT_EQ(config.plugin_tables.at("docker").at("memory"), "512m");
+  EXPECT_EQ(config.plugin_tables.at("docker").at("allowed_domains"),
+            json::parse(R"(["b.example"])"));
   EXPECT_EQ(json::value(config.plugin_tables.at("host")),
-            json::parse(R"({"network": {"allowed_domains": ["b.example"], "mode": "strict"}})"));
+            json::parse(R"({"network": {"allowed_domains": ["a.example"], "mode": "strict"}})"));
   EXPECT_EQ(config.plugin_table_lines.at("docker"), 3);
+}
+
+TEST(ConfigEnv, TheDomainPolicyGoesToTheChosenExecutor) {
+  const Env env = {{"SANDBOX_ALLOWED_DOMAINS", "a.example"},
+                   {"SANDBOX_DENIED_DOMAINS", "b.a.example"}};
+  const Config host = parse_ok("", env);
+  EXPECT_EQ(json::value(host.plugin_tables.at("host")),
+            json::parse(R"({"network": {"allowed_domains": ["a.example"],
+                                        "denied_domains": ["b.a.example"]}})"));
+  EXPECT_EQ(host.plugin_tables.count("docker"), 0u);
+  const Config docker = parse_ok("executor = \"docker\"\n", env);
+  EXPECT_EQ(
+      json::value(docker.plugin_tables.at("docker")),
+      json::parse(R"({"allowed_domains": ["a.example"], "denied_domains": ["b.a.example"]})"));
+  EXPECT_EQ(docker.plugin_tables.count("host"), 0u);
 }
 
 TEST(ConfigEnv, EmptyValuesAreIgnored) {
