@@ -760,7 +760,7 @@ void DockerExecutor::resize(uint64_t id, uint16_t cols, uint16_t rows) {
 
 // ---- processes (io thread) ----
 
-asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body) {
+asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body, bool recover) {
   for (int attempt = 0;; ++attempt) {
     Response r =
         co_await client_.call(http::verb::post, "/containers/" + container_id_ + "/exec", body);
@@ -770,7 +770,7 @@ asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body
       co_return id;
     }
     // The container is gone or stopped (e.g. the engine restarted): bring it back once.
-    if ((r.status == 404 || r.status == 409) && attempt == 0 && !stopping_) {
+    if ((r.status == 404 || r.status == 409) && attempt == 0 && !stopping_ && recover) {
       log(PMCP_LOG_WARN, "container '" + config_.container + "' is not running (" +
                              engine_message(r.body) + "); starting it again");
       try {
@@ -1097,23 +1097,26 @@ asio::awaitable<void> DockerExecutor::guard_loop() {
                                    {"Cmd", json::array{"/bin/sh", "-c", kGuardScript}}});
   auto delay = 100ms;
   bool first = true;
+  bool failing = false;
   while (!stopping_) {
     auto g = std::make_shared<Guard>();
-    // The guard ends when the container stops or restarts, and the bridge with it.
-    if (!first && proxied_ && !in_bridge_) {
-      try {
-        co_await ensure_bridge();
-      } catch (const std::exception& e) {
-        log(PMCP_LOG_WARN, e.what());
-      }
-    }
-    first = false;
     try {
-      const std::string exec_id = co_await create_exec(body);
+      // Not recovering the container: the next spawn does that, as the user expects.
+      const std::string exec_id = co_await create_exec(body, false);
       Hijacked h = co_await client_.hijack("/exec/" + exec_id + "/start",
                                            R"({"Detach":false,"Tty":false})", 30s);
       if (stopping_) co_return;
+      // The guard ends when the container stops or restarts, and the bridge with it.
+      if (!first && proxied_ && !in_bridge_) {
+        try {
+          co_await ensure_bridge();
+        } catch (const std::exception& e) {
+          log(PMCP_LOG_WARN, e.what());
+        }
+      }
+      first = false;
       g->socket.emplace(std::move(h.stream));
+      failing = false;
       for (int64_t group : guarded_) g->queue.push_back("+ " + std::to_string(group) + "\n");
       guard_ = g;
       kick_guard_writer();
@@ -1132,9 +1135,12 @@ asio::awaitable<void> DockerExecutor::guard_loop() {
                                "' ended; starting it again" +
                                (said.empty() ? std::string() : ": " + trim(said)));
     } catch (const std::exception& e) {
+      // Said once per outage (e.g. a stopped container), then quietly retried.
       if (!stopping_)
-        log(PMCP_LOG_WARN, "cannot start the guard of our processes in container '" +
-                               config_.container + "': " + e.what());
+        log(failing ? PMCP_LOG_DEBUG : PMCP_LOG_WARN,
+            "cannot start the guard of our processes in container '" + config_.container +
+                "': " + e.what());
+      failing = true;
     }
     if (guard_ == g) guard_.reset();
     if (stopping_) break;

@@ -79,7 +79,9 @@ class DockerExecutor final : public sdk::ExecutorBase {
   boost::asio::awaitable<void> ensure_image();
   boost::asio::awaitable<void> create_container();
   boost::asio::awaitable<void> start_container();
-  boost::asio::awaitable<std::string> create_exec(const std::string& body);
+  // recover: when the container is stopped or gone, bring it back once (a spawn does; the
+  // guard does not, so that a container stopped on purpose stays stopped until the next call).
+  boost::asio::awaitable<std::string> create_exec(const std::string& body, bool recover = true);
 
   // The domain policy (config_.policy with a non-empty allowed list): the filtering proxy on
   // this host, its socket and a copy of the bridge in net_dir_, which the container mounts
