@@ -221,6 +221,28 @@ bool read_failure(int errfd, proto::Record& r) {
   child_fail(errfd, proto::kStageSandboxExec);
 }
 
+// Reads what the signalfd holds and reaps every child that has ended. Returns true when a
+// signal other than SIGCHLD arrived (parent death or a stop request); records the wait status
+// of `child` when it is among the reaped.
+bool drain_signals_and_reap(int sigfd, pid_t child, bool& child_reaped, int& child_status) {
+  bool terminate = false;
+  signalfd_siginfo si{};
+  while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    if (si.ssi_signo != SIGCHLD) terminate = true;
+  }
+  for (;;) {
+    int st = 0;
+    const pid_t r = waitpid(-1, &st, WNOHANG);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (r == child) {
+      child_reaped = true;
+      child_status = st;
+    }
+  }
+  return terminate;
+}
+
 void send_text(int32_t stage, int32_t err, const std::string& text) {
   char buf[proto::kMaxMessage];
   const proto::Record r{proto::kFailedText, stage, err};
@@ -407,22 +429,8 @@ std::string trim(std::string s) {
     if (logfd >= 0 && fds[4].revents != 0) read_log();
 
     bool terminate = false;
-    if (fds[1].revents != 0) {
-      signalfd_siginfo si{};
-      while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        if (si.ssi_signo != SIGCHLD) terminate = true;
-      }
-      for (;;) {
-        int st = 0;
-        const pid_t r = waitpid(-1, &st, WNOHANG);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        if (r == child) {
-          child_reaped = true;
-          child_status = st;
-        }
-      }
-    }
+    if (fds[1].revents != 0 && drain_signals_and_reap(sigfd, child, child_reaped, child_status))
+      terminate = true;
     if (fds[0].revents != 0) {
       proto::Command c{};
       const ssize_t n = recv(proto::kSocketFd, &c, sizeof c, MSG_DONTWAIT);
@@ -589,22 +597,9 @@ int main(int argc, char** argv) {
     if (errfd >= 0 && fds[2].revents != 0) settle_start();
 
     bool terminate = false;
-    if (fds[1].revents != 0) {
-      signalfd_siginfo si{};
-      while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        if (si.ssi_signo != SIGCHLD) terminate = true;  // parent death or a stop request
-      }
-      for (;;) {
-        int st = 0;
-        const pid_t r = waitpid(-1, &st, WNOHANG);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        if (r == child) {
-          child_reaped = true;
-          status = st;
-        }
-      }
-    }
+    // A signal other than SIGCHLD is the parent's death or a stop request.
+    if (fds[1].revents != 0 && drain_signals_and_reap(sigfd, child, child_reaped, status))
+      terminate = true;
     if (fds[0].revents != 0) {
       proto::Command c{};
       const ssize_t n = recv(proto::kSocketFd, &c, sizeof c, MSG_DONTWAIT);
