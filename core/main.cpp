@@ -24,7 +24,10 @@ Options:
   --config PATH     use this TOML config (else $PROCESS_MCP_CONFIG, else the default file)
   --listen ADDR     serve MCP over Streamable HTTP on ADDR (e.g. 127.0.0.1:8080) instead of
                     the configured transports; other settings come from the config
-  --check-config    print the effective config (file + environment overrides) and exit
+  --check-config    check the config without starting anything: the core's keys, the
+                    environment overrides, and the table of each plugin it names (the
+                    plugin is loaded and checks its own table); print the effective config
+                    and exit 0, or exit 2 with the file, line and reason
   --list-plugins    list the plugins found in the plugin directories and exit
   --version         print the version and exit
   --help            print this help and exit
@@ -86,6 +89,14 @@ int main(int argc, char** argv) {
     config->applied_overrides.push_back("--listen");
   }
   if (check_config) {
+    // Beyond the core's keys: the plugins it names load, and check their own tables.
+    auto checked = pmcp::server::check_plugins(*config);
+    if (!checked) {
+      std::fprintf(stderr, "process-mcp: configuration error: %s\n",
+                   checked.error().message.c_str());
+      return 2;
+    }
+    for (const auto& note : *checked) std::fprintf(stderr, "process-mcp: note: %s\n", note.c_str());
     std::string text = pmcp::config::to_toml(*config);
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;

@@ -18,6 +18,11 @@ packages=(
   docker.io busybox-static debootstrap
   # the second, TLS-only engine of the docker TLS tests gets a bridge of its own
   iproute2
+  # the Debian packages: cpack's dependency scan (dpkg-shlibdeps, file), their check (lintian)
+  dpkg-dev file lintian
+  # the package test checks the systemd unit (systemd-analyze) and runs the server as the unit
+  # would (setpriv, from util-linux)
+  systemd util-linux
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

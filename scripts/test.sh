@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds process-mcp and passes the whole test suite: unit, ABI, integration and end-to-end
-# tests (official MCP client) on the release build, then unit and integration tests again
+# Builds process-mcp and passes the whole test suite: unit, ABI, integration, end-to-end
+# tests (official MCP client) and the Debian packages (built, linted, installed into a clean
+# root) on the release build, then unit and integration tests again
 # under AddressSanitizer + UndefinedBehaviorSanitizer. This is the command CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,9 @@ npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error
 
 echo "== Docker engine and test image for the docker executor tests"
 bash scripts/docker-test-env.sh
+
+echo "== clean Debian root for the package test (debootstrap, cached)"
+bash scripts/package-test-root.sh
 
 echo "== release build and full suite"
 cmake --preset release

@@ -283,6 +283,12 @@ Result<fs::path> find_plugin(std::string_view name, const std::vector<fs::path>&
       "; add the directory that holds it to plugin_dirs in the config file, or install "
       "the package that provides the '" +
       std::string(name) + "' plugin";
+  // The plugins of this project have packages of their own (packaging/CMakeLists.txt).
+  if (name == "host" || name == "docker") {
+    message += " (process-mcp-plugin-" + std::string(name) + ")";
+  } else if (name == "stdio" || name == "http") {
+    message += " (process-mcp-transport-" + std::string(name) + ")";
+  }
   return make_error(ErrorCode::not_found, std::move(message));
 }
 

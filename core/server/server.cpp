@@ -15,7 +15,9 @@
 #include <csignal>
 #include <optional>
 
+#include "pmcp/config_check.h"
 #include "pmcp/executor.h"
+#include "pmcp/transport.h"
 #include "process/signals.hpp"
 
 namespace pmcp::server {
@@ -50,7 +52,109 @@ void add_unique(std::vector<fs::path>& list, const fs::path& p) {
 
 using ErrorText = std::array<char, 1024>;
 
+// "file:line" of a plugin's table, or the file alone, or "configuration" for a config given as
+// text.
+std::string table_location(const config::Config& config, const std::string& name) {
+  std::string where = config.source.empty() ? "configuration" : config.source;
+  auto line = config.plugin_table_lines.find(name);
+  if (line != config.plugin_table_lines.end() && line->second > 0) {
+    where += ":" + std::to_string(line->second);
+  }
+  return where;
+}
+
+// Every plugin table must name a plugin that exists, so a typo such as [hots] is caught.
+Result<void> check_tables_name_plugins(const config::Config& config,
+                                       const std::vector<fs::path>& dirs) {
+  for (const auto& [name, table] : config.plugin_tables) {
+    if (plugin::find_plugin(name, dirs)) continue;
+    return make_error(
+        ErrorCode::invalid_argument,
+        table_location(config, name) + ": table [" + name +
+            "] does not configure any installed plugin "
+            "(core tables are [defaults], [limits] and [environment]; a plugin table is "
+            "named after its plugin, such as [host] or [stdio])");
+  }
+  return {};
+}
+
+// The JSON text a plugin's factory receives: its table, "{}" when absent, with what the core
+// fills in.
+std::string plugin_table_json(const config::Config& config, const std::string& name) {
+  auto it = config.plugin_tables.find(name);
+  json::object table = it == config.plugin_tables.end() ? json::object() : it->second;
+  // The host sandbox makes the working directory writable: that is [defaults] workdir when
+  // it is set, unless [host.filesystem] workdir says otherwise.
+  if (name == "host" && !config.defaults.workdir.empty()) {
+    json::value& fs_table = table["filesystem"];
+    if (fs_table.is_null()) fs_table = json::object();
+    if (fs_table.is_object() && !fs_table.as_object().contains("workdir"))
+      fs_table.as_object()["workdir"] = config.defaults.workdir;
+  }
+  return json::serialize(table);
+}
+
 }  // namespace
+
+Result<std::vector<std::string>> check_plugins(const config::Config& config) {
+  const auto dirs = plugin_search_path(config);
+  if (auto named = check_tables_name_plugins(config, dirs); !named) return std::move(named).error();
+
+  // Each plugin once, with the factory its role needs ("" for a table of a plugin that the
+  // config does not select, which is checked all the same).
+  std::vector<std::pair<std::string, std::string>> wanted;
+  auto want = [&](const std::string& name, const std::string& factory_id) {
+    for (auto& [n, f] : wanted) {
+      if (n == name) {
+        if (f.empty()) f = factory_id;
+        return;
+      }
+    }
+    wanted.emplace_back(name, factory_id);
+  };
+  want(config.executor, PMCP_EXECUTOR_FACTORY_ID);
+  for (const auto& name : config.transports) want(name, PMCP_TRANSPORT_FACTORY_ID);
+  for (const auto& [name, table] : config.plugin_tables) want(name, "");
+
+  boost::asio::io_context io;
+  plugin::HostServices services(io);
+  std::vector<std::string> notes;
+  for (const auto& [name, factory_id] : wanted) {
+    const std::string role = factory_id == PMCP_EXECUTOR_FACTORY_ID    ? "executor '"
+                             : factory_id == PMCP_TRANSPORT_FACTORY_ID ? "transport '"
+                                                                       : "plugin '";
+    auto path = plugin::find_plugin(name, dirs);
+    if (!path) return make_error(path.error().code, role + name + "': " + path.error().message);
+    auto loaded = plugin::load_plugin(*path, services.host_for(name));
+    if (!loaded)
+      return make_error(loaded.error().code, role + name + "': " + loaded.error().message);
+    if (!factory_id.empty()) {
+      if (auto factory = (*loaded)->factory(factory_id); !factory) {
+        return make_error(factory.error().code, role + name + "': " + factory.error().message);
+      }
+    }
+    auto table = (*loaded)->factory(PMCP_CONFIG_CHECK_FACTORY_ID);
+    const auto* check = static_cast<const pmcp_config_check_factory*>(table ? *table : nullptr);
+    if (check == nullptr || check->struct_size < sizeof(pmcp_config_check_factory) ||
+        check->check == nullptr) {
+      notes.push_back("[" + name + "] not checked: plugin '" + name + "' (" + path->string() +
+                      ") offers no config check; the server checks it when it starts");
+      continue;
+    }
+    const std::string text = plugin_table_json(config, name);
+    ErrorText error{};
+    const int32_t status = check->check(check, pmcp_str{text.data(), text.size()},
+                                        pmcp_error_buf{error.data(), error.size()});
+    if (status != PMCP_OK) {
+      std::string reason = error.data();
+      if (reason.empty()) reason = "refused (status " + std::to_string(status) + ")";
+      const std::string tag = "[" + name + "]";
+      if (!reason.starts_with(tag)) reason = tag + " " + reason;
+      return make_error(ErrorCode::invalid_argument, table_location(config, name) + ": " + reason);
+    }
+  }
+  return notes;
+}
 
 std::vector<fs::path> plugin_search_path(const config::Config& config) {
   std::vector<fs::path> dirs;
@@ -108,21 +212,8 @@ Result<void> Server::load() {
   host_services_ = std::make_unique<plugin::HostServices>(io_);
   auto dirs = plugin_search_path(config_);
 
-  // Every plugin table must name a plugin that exists, so a typo such as [hots] is caught.
-  for (const auto& [name, table] : config_.plugin_tables) {
-    if (plugin::find_plugin(name, dirs)) continue;
-    auto line = config_.plugin_table_lines.find(name);
-    std::string where = config_.source.empty() ? "configuration" : config_.source;
-    if (line != config_.plugin_table_lines.end() && line->second > 0) {
-      where += ":" + std::to_string(line->second);
-    }
-    return make_error(
-        ErrorCode::invalid_argument,
-        where + ": table [" + name +
-            "] does not configure any installed plugin "
-            "(core tables are [defaults], [limits] and [environment]; a plugin table is "
-            "named after its plugin, such as [host] or [stdio])");
-  }
+  if (auto named = check_tables_name_plugins(config_, dirs); !named)
+    return std::move(named).error();
 
   auto load_one = [&](const std::string& name, const char* factory_id) -> Result<const void*> {
     auto path = plugin::find_plugin(name, dirs);
@@ -134,19 +225,7 @@ Result<void> Server::load() {
                   path->string());
     return (*loaded)->factory(factory_id);
   };
-  auto table_json = [&](const std::string& name) {
-    auto it = config_.plugin_tables.find(name);
-    json::object table = it == config_.plugin_tables.end() ? json::object() : it->second;
-    // The host sandbox makes the working directory writable: that is [defaults] workdir when
-    // it is set, unless [host.filesystem] workdir says otherwise.
-    if (name == "host" && !config_.defaults.workdir.empty()) {
-      json::value& fs_table = table["filesystem"];
-      if (fs_table.is_null()) fs_table = json::object();
-      if (fs_table.is_object() && !fs_table.as_object().contains("workdir"))
-        fs_table.as_object()["workdir"] = config_.defaults.workdir;
-    }
-    return json::serialize(table);
-  };
+  auto table_json = [&](const std::string& name) { return plugin_table_json(config_, name); };
 
   auto factory = load_one(config_.executor, PMCP_EXECUTOR_FACTORY_ID);
   if (!factory) {

@@ -33,6 +33,13 @@ std::vector<std::filesystem::path> plugin_search_path(const config::Config& conf
 std::vector<std::filesystem::path> default_config_paths();
 std::filesystem::path executable_dir();
 
+// What `process-mcp --check-config` checks beyond the core's own keys, without starting
+// anything: every plugin the config names (executor, transports, plugin tables) is found and
+// loaded (ABI, factory), and each plugin that offers PMCP_CONFIG_CHECK_FACTORY_ID checks its
+// table as create() would. An error names the file, the table's line and the reason. On
+// success, returns one note per plugin whose table could not be checked (it offers no check).
+Result<std::vector<std::string>> check_plugins(const config::Config& config);
+
 struct ServerOptions {
   bool start_transports = true;   // false: library use without transports
   bool handle_signals = true;     // SIGINT/SIGTERM/SIGHUP shut the server down

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <thread>
 
+#include "pmcp/config_check.h"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
 #include "pmcp/plugin.hpp"
@@ -193,6 +194,19 @@ int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
 
 const pmcp_executor_factory kExecutorFactory = {sizeof(pmcp_executor_factory), &create};
 
+// pmcp_config_check_factory.check, for `process-mcp --check-config`: the same parse as
+// create(), and no side effect (no instance, thread, socket or file). Optional: without it the
+// table is checked only when the server starts. [main thread]
+int32_t check(const pmcp_config_check_factory* /*factory*/, pmcp_str config_json,
+              pmcp_error_buf err) noexcept {
+  return pmcp::sdk::guard(err, [&] {
+    check_config(pmcp::sdk::view(config_json));
+    return int32_t{PMCP_OK};
+  });
+}
+
+const pmcp_config_check_factory kConfigCheck = {sizeof(pmcp_config_check_factory), &check};
+
 // Nonzero means ready. A plugin that needs the host outside create() may keep `host` here: it
 // stays valid until deinit() returns. [main thread]
 int32_t init(const pmcp_host* host) noexcept {
@@ -203,9 +217,9 @@ int32_t init(const pmcp_host* host) noexcept {
 void deinit() noexcept {}
 
 const void* get_factory(const char* factory_id) noexcept {
-  if (factory_id != nullptr && std::strcmp(factory_id, PMCP_EXECUTOR_FACTORY_ID) == 0) {
-    return &kExecutorFactory;
-  }
+  if (factory_id == nullptr) return nullptr;
+  if (std::strcmp(factory_id, PMCP_EXECUTOR_FACTORY_ID) == 0) return &kExecutorFactory;
+  if (std::strcmp(factory_id, PMCP_CONFIG_CHECK_FACTORY_ID) == 0) return &kConfigCheck;
   return nullptr;
 }
 

@@ -13,6 +13,7 @@
 #include "config.hpp"
 #include "executor.hpp"
 #include "http.hpp"
+#include "pmcp/config_check.h"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.hpp"
 
@@ -130,6 +131,19 @@ int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
 
 const pmcp_executor_factory kFactory = {sizeof(pmcp_executor_factory), &create};
 
+// For `process-mcp --check-config`: the parse and the engine address (with its TLS files) that
+// create() checks, without contacting the engine.
+int32_t check_config(const pmcp_config_check_factory* /*factory*/, pmcp_str config_json,
+                     pmcp_error_buf err) {
+  return sdk::guard(err, [&]() -> int32_t {
+    pmcp::docker::Config config = pmcp::docker::parse_config(sdk::view(config_json));
+    engine_endpoint(config);
+    return PMCP_OK;
+  });
+}
+
+const pmcp_config_check_factory kConfigCheck = {sizeof(pmcp_config_check_factory), &check_config};
+
 int32_t plugin_init(const pmcp_host* host) {
   if (host != nullptr && host->abi_major != PMCP_ABI_VERSION_MAJOR) {
     sdk::log(host, PMCP_LOG_ERROR, "the docker plugin was built for another ABI major version");
@@ -144,6 +158,8 @@ void plugin_deinit() { g_host = nullptr; }
 const void* plugin_get_factory(const char* factory_id) {
   if (factory_id != nullptr && std::strcmp(factory_id, PMCP_EXECUTOR_FACTORY_ID) == 0)
     return &kFactory;
+  if (factory_id != nullptr && std::strcmp(factory_id, PMCP_CONFIG_CHECK_FACTORY_ID) == 0)
+    return &kConfigCheck;
   return nullptr;
 }
 

@@ -13,6 +13,7 @@
 
 #include "config.hpp"
 #include "executor.hpp"
+#include "pmcp/config_check.h"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.hpp"
 #include "protocol.hpp"
@@ -97,6 +98,19 @@ int32_t create(const pmcp_executor_factory* /*factory*/, const pmcp_host* host,
 
 const pmcp_executor_factory kFactory = {sizeof(pmcp_executor_factory), &create};
 
+// For `process-mcp --check-config`: the parse that create() does, and nothing else (no
+// sandbox trial, no proxy).
+int32_t check_config(const pmcp_config_check_factory* /*factory*/, pmcp_str config_json,
+                     pmcp_error_buf err) {
+  return sdk::guard(err, [&]() -> int32_t {
+    const char* home = std::getenv("HOME");
+    pmcp::host::parse_config(sdk::view(config_json), current_dir(), home != nullptr ? home : "");
+    return PMCP_OK;
+  });
+}
+
+const pmcp_config_check_factory kConfigCheck = {sizeof(pmcp_config_check_factory), &check_config};
+
 int32_t plugin_init(const pmcp_host* host) {
   if (host != nullptr && host->abi_major != PMCP_ABI_VERSION_MAJOR) {
     sdk::log(host, PMCP_LOG_ERROR, "the host plugin was built for another ABI major version");
@@ -111,6 +125,8 @@ void plugin_deinit() { g_host = nullptr; }
 const void* plugin_get_factory(const char* factory_id) {
   if (factory_id != nullptr && std::strcmp(factory_id, PMCP_EXECUTOR_FACTORY_ID) == 0)
     return &kFactory;
+  if (factory_id != nullptr && std::strcmp(factory_id, PMCP_CONFIG_CHECK_FACTORY_ID) == 0)
+    return &kConfigCheck;
   return nullptr;
 }
 

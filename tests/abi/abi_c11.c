@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pmcp/config_check.h"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
 #include "pmcp/transport.h"
@@ -22,6 +23,7 @@ int main(void) {
   failures += strcmp(PMCP_ENTRY_SYMBOL, "pmcp_plugin_entry") != 0;
   failures += strcmp(PMCP_EXECUTOR_FACTORY_ID, "pmcp.executor/1") != 0;
   failures += strcmp(PMCP_TRANSPORT_FACTORY_ID, "pmcp.transport/1") != 0;
+  failures += strcmp(PMCP_CONFIG_CHECK_FACTORY_ID, "pmcp.ext.config-check/1") != 0;
   if (failures != 0) {
     fprintf(stderr, "ABI string constants changed\n");
     return 1;

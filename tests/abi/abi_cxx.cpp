@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "pmcp/config_check.h"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
 #include "pmcp/transport.h"
@@ -25,6 +26,7 @@ int main() {
   failures += std::strcmp(PMCP_ENTRY_SYMBOL, "pmcp_plugin_entry") != 0;
   failures += std::strcmp(PMCP_EXECUTOR_FACTORY_ID, "pmcp.executor/1") != 0;
   failures += std::strcmp(PMCP_TRANSPORT_FACTORY_ID, "pmcp.transport/1") != 0;
+  failures += std::strcmp(PMCP_CONFIG_CHECK_FACTORY_ID, "pmcp.ext.config-check/1") != 0;
   if (failures != 0) {
     std::fprintf(stderr, "ABI string constants changed\n");
     return 1;

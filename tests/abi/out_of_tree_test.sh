@@ -48,100 +48,18 @@ exports=$(nm -D --defined-only "$plugin" | awk '{print $NF}' | sort -u | tr '\n'
 
 step "run the server with executor \"example\" and call spawn over stdio"
 [[ -x $server ]] || fail "no server binary at $server"
-config=$work/process-mcp.toml
-cat >"$config" <<TOML
-executor = "example"
-transports = ["stdio"]
-plugin_dirs = ["$(dirname "$plugin")"]
-TOML
-
-python3 - "$server" "$config" <<'PY'
-"""Drives the server over newline-delimited JSON-RPC on stdio and checks the spawn reply."""
-import json
-import queue
-import re
-import subprocess
-import sys
-import threading
-
-server, config = sys.argv[1], sys.argv[2]
-proc = subprocess.Popen([server, "--config", config], stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-lines = queue.Queue()
-stderr_lines = []
-
-
-def pump_stdout():
-    for line in proc.stdout:
-        lines.put(line)
-    lines.put(None)
-
-
-threading.Thread(target=pump_stdout, daemon=True).start()
-threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True).start()
-
-
-def fail(why):
-    proc.kill()
-    proc.wait()
-    sys.stderr.write("FAIL: %s\n--- server stderr ---\n%s" % (why, "".join(stderr_lines)))
-    sys.exit(1)
-
-
-def send(message):
-    try:
-        proc.stdin.write(json.dumps(message) + "\n")
-        proc.stdin.flush()
-    except BrokenPipeError:
-        fail("the server closed its stdin (exit code %s)" % proc.wait())
-
-
-def reply_to(request_id, timeout=30):
-    while True:
-        try:
-            line = lines.get(timeout=timeout)
-        except queue.Empty:
-            fail("no reply to request %d within %d s" % (request_id, timeout))
-        if line is None:
-            fail("the server closed stdout before replying to %d" % request_id)
-        try:
-            message = json.loads(line)
-        except ValueError:
-            fail("stdout is not JSON-RPC: %r" % line)
-        if isinstance(message, dict) and message.get("id") == request_id:
-            return message
-
-
-send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-      "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                 "clientInfo": {"name": "out-of-tree-test", "version": "1"}}})
-init = reply_to(1)
-if "result" not in init:
-    fail("initialize failed: %s" % json.dumps(init))
-send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-send({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-      "params": {"name": "spawn", "arguments": {"command": "hello"}}})
-reply = reply_to(2)
-result = reply.get("result")
-if not isinstance(result, dict):
-    fail("tools/call spawn failed: %s" % json.dumps(reply))
-texts = [c.get("text", "") for c in result.get("content", []) if isinstance(c, dict)]
-seen = "\n".join(texts) + "\n" + json.dumps(result.get("structuredContent"),
-                                             separators=(",", ":"))
-if result.get("isError"):
-    fail("spawn reported an error: %s" % seen)
-if "/bin/sh -c hello" not in seen:
-    fail("the reply lacks the example's output '/bin/sh -c hello': %s" % seen)
-if not re.search(r'"status"\s*:\s*"terminated"', seen):
-    fail('the reply lacks "status":"terminated": %s' % seen)
-print("spawn reply: %s" % seen.strip())
-
-proc.stdin.close()
-try:
-    code = proc.wait(timeout=15)
-except subprocess.TimeoutExpired:
-    fail("the server did not exit within 15 s after its stdin closed")
-if code != 0:
-    fail("the server exited with %d after its stdin closed" % code)
-PY
+python3 "$(dirname "$0")/spawn_through_plugin.py" "$server" "$(dirname "$plugin")" example
+step "--check-config: the plugin checks its own table, without starting"
+config=$work/check.toml
+printf 'executor = "example"\ntransports = ["stdio"]\nplugin_dirs = ["%s"]\n\n[example]\nbogus = 1\n' \
+  "$(dirname "$plugin")" >"$config"
+set +e
+out=$("$server" --config "$config" --check-config 2>&1 >/dev/null)
+code=$?
+set -e
+echo "$out"
+[[ $code -eq 2 && $out == *"$config:5: [example]"* && $out == *"unknown key 'bogus'"* ]] ||
+  fail "--check-config with [example] bogus = 1: exit $code, '$out'"
+sed -i '/^\[example\]$/,$d' "$config"
+"$server" --config "$config" --check-config >/dev/null || fail "--check-config of a good config failed"
 step "ok"

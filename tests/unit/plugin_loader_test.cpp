@@ -241,7 +241,8 @@ TEST(FindPlugin, ErrorListsEveryDirectoryAndHowToFixIt) {
             "plugin 'docker' not found: no pmcp-docker.so in " + gone.string() +
                 " (no such directory), " + empty.path().string() +
                 "; add the directory that holds it to plugin_dirs in the config file, or "
-                "install the package that provides the 'docker' plugin");
+                "install the package that provides the 'docker' plugin "
+                "(process-mcp-plugin-docker)");
 
   auto nowhere = find_plugin("docker", {});
   ASSERT_FALSE(nowhere.ok());
