@@ -168,6 +168,20 @@ chown 65534:65534 "$hardened/work"
 "$node" "$source_dir/tests/e2e/clients/installed_server.mjs" hardened "$hardened/prefix" \
   "$hardened/work"
 
+step "process-mcp-dev alone builds the template, and the unpacked server runs it"
+# The SDK as the package ships it (headers, CMake package, template), unpacked under a prefix.
+dev=$work/dev
+mkdir -p "$dev/prefix"
+dpkg-deb -x "$work"/packages/process-mcp-dev_*.deb "$dev/prefix"
+cmake -S "$dev/prefix/usr/share/process-mcp/plugin-template" -B "$dev/build" \
+  -DCMAKE_PREFIX_PATH="$dev/prefix/usr" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
+  -DCMAKE_BUILD_TYPE=Release >"$dev/configure.log" 2>&1 ||
+  { cat "$dev/configure.log" >&2; fail "the template does not configure against process-mcp-dev"; }
+cmake --build "$dev/build" >"$dev/build.log" 2>&1 ||
+  { cat "$dev/build.log" >&2; fail "the template does not build against process-mcp-dev"; }
+python3 "$source_dir/tests/abi/spawn_through_plugin.py" "$hardened/prefix/usr/bin/process-mcp" \
+  "$dev/build" example | sed 's/^/   /'
+
 step "remove process-mcp-plugin-host: the core says what is missing"
 in_root dpkg -r process-mcp-plugin-host >/dev/null
 set +e
