@@ -21,6 +21,8 @@
 #include <system_error>
 #include <utility>
 
+#include "util/text.hpp"
+
 extern char** environ;  // NOLINT: POSIX
 
 namespace pmcp::config {
@@ -723,6 +725,14 @@ void apply_environment(Config& config, const std::map<std::string, std::string>&
   for (const auto& override_ : kOverrides) {
     const auto it = env.find(std::string(override_.variable));
     if (it == env.end() || it->second.empty()) continue;
+    // The config is TOML, which holds only UTF-8 text; a value that is not UTF-8 could be
+    // neither shown by --check-config nor written in the file.
+    if (text::sanitize_utf8(it->second) != it->second) {
+      errors.push_back("environment variable " + std::string(override_.variable) +
+                       ": not valid UTF-8 (the config holds only UTF-8 text); set it to UTF-8 "
+                       "text or unset it");
+      continue;
+    }
     if (auto applied = apply_override(config, override_, it->second); !applied) {
       errors.push_back(applied.error().message);
       continue;

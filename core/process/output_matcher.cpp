@@ -25,7 +25,39 @@ Result<std::shared_ptr<const boost::regex>> compile_pattern(std::string_view pat
   }
 }
 
+namespace {
+
+Error too_complex(const std::exception& e) {
+  return make_error(ErrorCode::invalid_argument,
+                    std::string("the pattern needs more backtracking than allowed to match this "
+                                "output (") +
+                        e.what() +
+                        "); write it so that each character can match in only one way, e.g. "
+                        "a+b instead of (a*)*b, or .*x instead of (.*)*x");
+}
+
+}  // namespace
+
+Result<bool> search_pattern(std::string::const_iterator begin, std::string::const_iterator end,
+                            boost::smatch& match, const boost::regex& pattern,
+                            boost::match_flag_type flags) {
+  try {
+    return boost::regex_search(begin, end, match, pattern, flags);
+  } catch (const std::runtime_error& e) {  // boost::regex_error: complexity or stack limits
+    return too_complex(e);
+  }
+}
+
+Result<bool> search_pattern(std::string_view text, const boost::regex& pattern) {
+  try {
+    return boost::regex_search(text.begin(), text.end(), pattern);
+  } catch (const std::runtime_error& e) {
+    return too_complex(e);
+  }
+}
+
 std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool final) {
+  if (!error_.empty()) return std::nullopt;
   const uint64_t end = buffer.end_offset();
   if (end <= scanned_ && !final) return std::nullopt;
   uint64_t start = std::max(since_, buffer.begin_offset());
@@ -49,7 +81,13 @@ std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool 
   if (!final) flags |= boost::match_not_eol;
   auto it = p.text.cbegin();
   boost::smatch m;
-  while (boost::regex_search(it, p.text.cend(), m, *pattern_, flags)) {
+  for (;;) {
+    auto found = search_pattern(it, p.text.cend(), m, *pattern_, flags);
+    if (!found) {
+      error_ = found.error().message;
+      return std::nullopt;
+    }
+    if (!*found) break;
     std::size_t b = static_cast<std::size_t>(m[0].first - p.text.cbegin());
     std::size_t e = static_cast<std::size_t>(m[0].second - p.text.cbegin());
     uint64_t raw_begin = start + p.raw[b];

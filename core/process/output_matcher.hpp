@@ -38,13 +38,26 @@ class OutputMatcher {
 
   // Looks for a match in the buffer's bytes after `since`, rescanning at most kOverlap bytes
   // before the end of the previous scan. final: the stream will not grow again, so `$` may
-  // match at its very end.
+  // match at its very end. When the pattern needs more work than the regex engine allows on
+  // this output (catastrophic backtracking), returns nothing from then on and error() says so.
   std::optional<StreamMatch> scan(const OutputBuffer& buffer, bool final);
+
+  // Empty, or why the pattern cannot be matched (see scan).
+  const std::string& error() const { return error_; }
 
  private:
   std::shared_ptr<const boost::regex> pattern_;
   uint64_t since_;
   uint64_t scanned_;
+  std::string error_;
 };
+
+// boost::regex_search that reports the engine giving up on a pattern (its complexity limit,
+// e.g. "(a*)*b" on a long run of "a") as an error instead of throwing: a pattern comes from the
+// agent, and an exception on the core thread would end the server.
+Result<bool> search_pattern(std::string::const_iterator begin, std::string::const_iterator end,
+                            boost::smatch& match, const boost::regex& pattern,
+                            boost::match_flag_type flags);
+Result<bool> search_pattern(std::string_view text, const boost::regex& pattern);
 
 }  // namespace pmcp::process

@@ -85,7 +85,9 @@ Terminal::~Terminal() { vterm_free(vt_); }
 
 void Terminal::feed(std::string_view bytes) {
   if (bytes.empty()) return;
-  vterm_input_write(vt_, bytes.data(), bytes.size());
+  guarded_.clear();
+  guard_.filter(bytes, cols_, guarded_);
+  if (!guarded_.empty()) vterm_input_write(vt_, guarded_.data(), guarded_.size());
 }
 
 void Terminal::resize(uint16_t cols, uint16_t rows) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "process/terminal_guard.hpp"
+
 namespace pmcp::process {
 
 // Text rendering everywhere below: no escape codes, trailing spaces trimmed per line, trailing
@@ -88,6 +90,8 @@ class Terminal {
   std::string capture_output(Press&& press) const;
 
   VTerm* vt_ = nullptr;
+  TerminalGuard guard_;  // what the program writes passes it before libvterm
+  std::string guarded_;  // feed()'s buffer, reused
   VTermScreen* screen_ = nullptr;
   VTermState* state_ = nullptr;
   VTermScreenCallbacks callbacks_{};  // libvterm keeps a pointer to it

@@ -416,7 +416,7 @@ void Server::begin_shutdown() {
   auto timer = std::make_shared<boost::asio::steady_timer>(io_);
   for (const auto& p : running) {
     (void)executor_->signal(p->number, SIGTERM);
-    registry_->on_exit(p, [this, remaining, timer](const process::Process&) {
+    registry_->on_exit(p, [remaining, timer](const process::Process&) {
       if (--*remaining == 0) timer->cancel();
     });
   }

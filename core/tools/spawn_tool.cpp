@@ -106,13 +106,15 @@ json::object output_schema() {
       "background": {"type": "boolean"},
       "timeoutMs": {"type": "integer"},
       "notice": {"type": "string"},
-      "waitStatus": {"type": "string", "enum": ["matched", "exited", "idle", "timeout"]},
+      "waitStatus": {"type": "string", "enum": ["matched", "exited", "idle", "timeout", "error"]},
       "match": {"type": "object"},
       "next": {"type": "object", "additionalProperties": {"type": "integer"}},
-      "waitedMs": {"type": "integer"}
+      "waitedMs": {"type": "integer"},
+      "error": {"type": "string", "description": "With waitStatus error: why the pattern could not be matched"}
     },
     "required": ["pid", "status", "exitCode", "stdout", "stderr"]
-  })J").as_object();
+  })J")
+      .as_object();
 }
 
 void run_spawn(ToolContext& ctx, std::shared_ptr<mcp::ToolCall> call) {

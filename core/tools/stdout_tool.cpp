@@ -32,8 +32,9 @@ void read_stream(json::object& o, json::object& next, json::object& dropped,
 }
 
 // grep over the retained text of one stream: [{stream, line, text, context?}].
-void grep_stream(json::array& out, const process::OutputBuffer& buffer, std::string_view name,
-                 const boost::regex& re, int64_t context, std::size_t limit) {
+Result<void> grep_stream(json::array& out, const process::OutputBuffer& buffer,
+                         std::string_view name, const boost::regex& re, int64_t context,
+                         std::size_t limit) {
   auto slice = buffer.read(buffer.begin_offset(), buffer.retained());
   std::string text = text::sanitize_utf8(process::strip_ansi(slice.data));
   // The first retained line may be the tail of a dropped one: it still gets its true number.
@@ -49,7 +50,9 @@ void grep_stream(json::array& out, const process::OutputBuffer& buffer, std::str
     pos = nl == std::string::npos ? text.size() : nl + 1;
   }
   for (std::size_t i = 0; i < lines.size() && out.size() < limit; ++i) {
-    if (!boost::regex_search(lines[i].begin(), lines[i].end(), re)) continue;
+    auto found = process::search_pattern(lines[i], re);
+    if (!found) return std::move(found).error();
+    if (!*found) continue;
     json::object m{{"stream", name}, {"line", first_line + i}, {"text", lines[i]}};
     if (context > 0) {
       // The match's line with up to `context` lines on each side, joined by newlines.
@@ -65,6 +68,7 @@ void grep_stream(json::array& out, const process::OutputBuffer& buffer, std::str
     }
     out.push_back(std::move(m));
   }
+  return {};
 }
 
 }  // namespace
@@ -156,9 +160,15 @@ mcp::ToolDefinition make_stdout_tool(ToolContext& ctx) {
       if (!re) return call->fail("stdout: grep: " + re.error().message);
       json::array matches;
       const std::size_t limit = 1000;
-      if (want_out) grep_stream(matches, p.stdout_buffer, p.tty ? "terminal" : "stdout", **re,
-                                context.value_or(0), limit);
-      if (want_err) grep_stream(matches, p.stderr_buffer, "stderr", **re, context.value_or(0), limit);
+      Result<void> grepped;
+      if (want_out) {
+        grepped = grep_stream(matches, p.stdout_buffer, p.tty ? "terminal" : "stdout", **re,
+                              context.value_or(0), limit);
+      }
+      if (grepped && want_err) {
+        grepped = grep_stream(matches, p.stderr_buffer, "stderr", **re, context.value_or(0), limit);
+      }
+      if (!grepped) return call->fail("stdout: grep: " + grepped.error().message);
       o["matches"] = std::move(matches);
       return call->finish(std::move(o));
     }

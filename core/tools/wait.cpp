@@ -30,6 +30,7 @@ struct WaitState : std::enable_shared_from_this<WaitState> {
   uint64_t exit_token = 0;
   uint64_t output_token = 0;
   bool finished = false;
+  std::string error;  // why the wait ended with status "error"
   Clock::time_point started = Clock::now();
 
   void finish(std::string status, std::optional<process::StreamMatch> match = std::nullopt,
@@ -39,6 +40,7 @@ struct WaitState : std::enable_shared_from_this<WaitState> {
     release();
     WaitOutcome outcome;
     outcome.status = std::move(status);
+    outcome.error = error;
     outcome.next_out = process->stdout_buffer.end_offset();
     outcome.next_err = process->stderr_buffer.end_offset();
     if (match) {
@@ -65,7 +67,8 @@ struct WaitState : std::enable_shared_from_this<WaitState> {
     ctx.registry.unwatch(output_token);
   }
 
-  // Scans for the pattern; true when the wait ended.
+  // Scans for the pattern; true when the wait ended (a match, or a pattern the regex engine
+  // gave up on).
   bool check_pattern(bool final) {
     if (!condition.pattern) return false;
     if (out_matcher) {
@@ -73,14 +76,22 @@ struct WaitState : std::enable_shared_from_this<WaitState> {
         finish("matched", std::move(m), process->tty ? "terminal" : "stdout");
         return true;
       }
+      if (!out_matcher->error().empty()) return fail_pattern(out_matcher->error());
     }
     if (err_matcher) {
       if (auto m = err_matcher->scan(process->stderr_buffer, final)) {
         finish("matched", std::move(m), "stderr");
         return true;
       }
+      if (!err_matcher->error().empty()) return fail_pattern(err_matcher->error());
     }
     return false;
+  }
+
+  bool fail_pattern(const std::string& why) {
+    error = why;
+    finish("error");
+    return true;
   }
 
   void arm_idle() {
@@ -215,6 +226,7 @@ Cursor default_since(const process::Process& p) {
 void describe_outcome(json::object& o, const process::Process& p, const WaitOutcome& outcome,
                       std::string_view status_key) {
   o[status_key] = outcome.status;
+  if (!outcome.error.empty()) o["error"] = outcome.error;
   if (outcome.match) {
     json::object m;
     m["text"] = text::sanitize_utf8(outcome.match->text);

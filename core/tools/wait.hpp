@@ -46,7 +46,8 @@ json::object cursor_json(const process::Process& process, uint64_t out, uint64_t
 Cursor default_since(const process::Process& process);
 
 struct WaitOutcome {
-  std::string status;  // matched, exited, idle, timeout
+  std::string status;  // matched, exited, idle, timeout, error
+  std::string error;   // for "error": why the pattern could not be matched
   std::optional<process::StreamMatch> match;
   std::string match_stream;  // stdout, stderr or terminal
   uint64_t next_out = 0;

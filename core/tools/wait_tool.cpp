@@ -53,7 +53,7 @@ mcp::ToolDefinition make_wait_tool(ToolContext& ctx) {
     "type": "object",
     "properties": {
       "id": {"type": "string"},
-      "status": {"type": "string", "enum": ["matched", "exited", "idle", "timeout"]},
+      "status": {"type": "string", "enum": ["matched", "exited", "idle", "timeout", "error"]},
       "running": {"type": "boolean"},
       "exitCode": {"type": ["integer", "null"]},
       "signal": {"type": "string"},
@@ -62,6 +62,7 @@ mcp::ToolDefinition make_wait_tool(ToolContext& ctx) {
         "line": {"type": "integer"}, "context": {"type": "string"}}},
       "next": {"type": "object", "additionalProperties": {"type": "integer"}},
       "waitedMs": {"type": "integer"},
+      "error": {"type": "string", "description": "With status error: why the pattern could not be matched"},
       "notice": {"type": "string"}
     },
     "required": ["id", "status", "running", "exitCode", "next"]

@@ -206,4 +206,17 @@ describe('tty', () => {
     await until(() => hostProcesses(`sleep ${duration}`).length === 0, 5000,
       'every sleep of the group to end');
   });
+  // Output that broke libvterm 0.1 (found by the terminal fuzz harness): REP with nothing to
+  // repeat looped forever on the core thread, and a CSI with hundreds of parameters wrote past
+  // libvterm's argument array. The terminal guard rewrites both; the server keeps serving.
+  test('escape sequences that hang or overflow libvterm are harmless', async () => {
+    const r = await srv().spawn({
+      command: "printf '\\033[b-\\033[3b|\\033['; for i in $(seq 300); do printf '9;'; done; " +
+        "printf 'm\\033[99999999999999999999Cend\\n'",
+      tty: true, timeoutMs: 20000 });
+    assert.equal(r.status, 'terminated', JSON.stringify(r));
+    assert.equal(r.exitCode, 0);
+    assert.match(r.stdout, /----\|/);
+    await srv().client.ping();
+  });
 });

@@ -431,4 +431,24 @@ describe('wait timeouts from the config', () => {
       await cleanup(srv(), pid);
     }
   });
+  // Patterns come from the model. One that the regex engine gives up on (catastrophic
+  // backtracking) ends the wait with status "error" and says why; the server keeps serving.
+  // Found by the output_matcher fuzz harness: the engine's exception used to end the server.
+  test('a pattern too complex for the output is an error, not the end of the server', async () => {
+    const { pid } = await srv().spawn({
+      command: `printf '${'a'.repeat(60)}c\\n'; exec sleep 30`, background: true });
+    try {
+      const r = await waitFor(srv(), pid, { pattern: '(a*)*b' }, { timeoutMs: 10000 });
+      assert.equal(r.status, 'error', JSON.stringify(r));
+      assert.match(r.error, /backtracking/);
+      assert.equal(r.running, true);
+      const grep = await srv().toolError('stdout', { id: pid, grep: '(a*)*b' });
+      assert.match(grep, /backtracking/);
+      await srv().client.ping();
+      const fine = await waitFor(srv(), pid, { pattern: 'a+c' }, { timeoutMs: 10000 });
+      assert.equal(fine.status, 'matched', JSON.stringify(fine));
+    } finally {
+      await cleanup(srv(), pid);
+    }
+  });
 });

@@ -79,6 +79,23 @@ TEST(OutputMatcher, MultilineWithCrLfAndCursorPastMatch) {
   EXPECT_EQ(second->line, 4u);
 }
 
+// A pattern the regex engine gives up on (catastrophic backtracking) is an error the wait
+// reports; before, boost's exception escaped onto the core thread and ended the server.
+TEST(OutputMatcher, PatternTooComplexForTheOutputIsAnErrorNotAnException) {
+  OutputBuffer b(1 << 16);
+  b.append(std::string(60, 'a') + "c\n");
+  OutputMatcher m(re("(a*)*b"), 0);
+  EXPECT_FALSE(m.scan(b, false));
+  EXPECT_NE(m.error().find("backtracking"), std::string::npos) << m.error();
+  EXPECT_FALSE(m.scan(b, true));  // stays failed, without trying again
+  auto grep = search_pattern(std::string(60, 'a') + "c", *re("(a*)*b"));
+  ASSERT_FALSE(grep.ok());
+  EXPECT_NE(grep.error().message.find("(a*)*b"), std::string::npos);
+  auto fine = search_pattern("xaab", *re("a+b"));
+  ASSERT_TRUE(fine.ok());
+  EXPECT_TRUE(*fine);
+}
+
 TEST(OutputMatcher, UnfinishedLineDoesNotMatchDollarUntilFinal) {
   OutputBuffer b(1 << 16);
   b.append("42");

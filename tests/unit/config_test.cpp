@@ -787,4 +787,13 @@ TEST(ConfigToToml, ValuesTomlCannotHoldBecomeComments) {
 }
 
 }  // namespace
+// TOML holds only UTF-8: an override that is not UTF-8 is refused with its name (found by the
+// config fuzz harness: such a value made --check-config print a config that did not load).
+TEST(ConfigEnvironment, AnOverrideThatIsNotUtf8IsRefused) {
+  const std::string message = parse_error("", {{"SANDBOX_ALLOW_WRITE", "/tmp,/var/tmp\xe9x"}});
+  EXPECT_HAS(message, "SANDBOX_ALLOW_WRITE");
+  EXPECT_HAS(message, "not valid UTF-8");
+  parse_ok("", {{"SANDBOX_ALLOW_WRITE", "/tmp/caf\xc3\xa9"}});
+}
+
 }  // namespace pmcp::config

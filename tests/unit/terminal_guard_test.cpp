@@ -1,0 +1,126 @@
+// TerminalGuard: what reaches libvterm. Ordinary output passes unchanged; the sequences that
+// libvterm mishandles are rewritten; the state carries across chunks.
+#include "process/terminal_guard.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "process/terminal.hpp"
+
+namespace pmcp::process {
+namespace {
+
+std::string guarded(std::string_view in, uint16_t cols = 80) {
+  TerminalGuard guard;
+  std::string out;
+  guard.filter(in, cols, out);
+  return out;
+}
+
+// The same input one byte at a time.
+std::string guarded_bytewise(std::string_view in, uint16_t cols = 80) {
+  TerminalGuard guard;
+  std::string out;
+  for (char c : in) guard.filter(std::string_view(&c, 1), cols, out);
+  return out;
+}
+
+TEST(TerminalGuard, OrdinaryOutputPassesUnchanged) {
+  const std::string samples[] = {
+      "hello, world\r\n",
+      "\x1b[1;31mred\x1b[0m \x1b[38;5;208morange\x1b[m\r\n",
+      "\x1b[?1049h\x1b[2J\x1b[H\x1b[5;10Hx\x1b[?25l\x1b[?1049l",
+      "\x1b[?1h\x1b=\x1b(B\x1b)0\x1b"
+      "7\x1b"
+      "8\x1bM",
+      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad\r\n",
+      "\x1b[38:2::255:0:0mtruecolor\x1b[0m",
+      "tab\there\bback\a",
+      "\x1b[6n\x1b[>c\x1b[ q",
+  };
+  for (const auto& s : samples) {
+    EXPECT_EQ(guarded(s), s);
+    EXPECT_EQ(guarded_bytewise(s), s);
+  }
+}
+
+TEST(TerminalGuard, RepeatIsExpandedAndNeverReachesLibvterm) {
+  EXPECT_EQ(guarded("a\x1b[3b"), "aaaa");
+  EXPECT_EQ(guarded("-\x1b[b"), "--");
+  EXPECT_EQ(guarded("\xe2\x94\x80\x1b[2b"), "\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80");
+  // Nothing printed before it: nothing to repeat (libvterm 0.1 loops forever here).
+  EXPECT_EQ(guarded("\x1b[b"), "");
+  EXPECT_EQ(guarded("\x1b[5b"), "");
+  // At most a row.
+  EXPECT_EQ(guarded("x\x1b[999999b", 10), std::string(11, 'x'));
+  EXPECT_EQ(guarded_bytewise("a\x1b[3b"), "aaaa");
+}
+
+TEST(TerminalGuard, CsiParametersAreClampedAndCounted) {
+  EXPECT_EQ(guarded("\x1b[99999999999999999999999A"), "\x1b[9999A");
+  EXPECT_EQ(guarded("\x1b[2147483648;4294967296H"), "\x1b[9999;9999H");
+  std::string many = "\x1b[";
+  for (int i = 0; i < 40; ++i) many += "1;";
+  many += "1m";
+  std::string kept = "\x1b[";
+  for (int i = 0; i < 15; ++i) kept += "1;";
+  kept += "1m";
+  EXPECT_EQ(guarded(many), kept);
+  // Too long to be anything real: dropped whole.
+  EXPECT_EQ(guarded("a\x1b[" + std::string(500, '1') + "mb"), "ab");
+  // Parameter bytes after intermediates: malformed, dropped.
+  EXPECT_EQ(guarded("a\x1b[1 ;2qb"), "ab");
+}
+
+TEST(TerminalGuard, ControlStringsAreDropped) {
+  EXPECT_EQ(guarded("a\x1b]0;title\x07"
+                    "b"),
+            "ab");
+  EXPECT_EQ(guarded("a\x1b]2;title\x1b\\b"), "ab");
+  EXPECT_EQ(guarded("a\x1bP1$r0m\x1b\\b"), "ab");
+  EXPECT_EQ(guarded("a\x1b_apc\x1b\\b\x1bXsos\x1b\\c\x1b^pm\x1b\\d"), "abcd");
+  EXPECT_EQ(guarded("a\x1b]99999999999999999999;x\x07"
+                    "b"),
+            "ab");
+  // An ESC that is not ST ends the string and starts a new sequence.
+  EXPECT_EQ(guarded("a\x1b]0;t\x1b[1mb"), "a\x1b[1mb");
+  EXPECT_EQ(guarded_bytewise("a\x1b]0;title\x1b\\b"), "ab");
+}
+
+TEST(TerminalGuard, NonPrintingCodePointsAreDropped) {
+  EXPECT_EQ(guarded("a\xc2\x9b"
+                    "5Ab"),
+            "a5Ab");  // U+009B (C1 CSI) written in UTF-8
+  EXPECT_EQ(guarded("a\x7f"
+                    "b"),
+            "ab");
+  EXPECT_EQ(guarded("\xc2\xa0"), "\xc2\xa0");  // U+00A0 is printable
+  // Invalid UTF-8 passes (libvterm shows U+FFFD) and is what REP repeats then.
+  EXPECT_EQ(guarded("\xff\x1b[1b"), "\xff\xEF\xBF\xBD");
+}
+
+TEST(TerminalGuard, CancelAndControlsInsideSequences) {
+  EXPECT_EQ(guarded("\x1b[1\x18m"), "\x18m");    // CAN aborts the CSI
+  EXPECT_EQ(guarded("\x1b[1\nA"), "\n\x1b[1A");  // a C0 control acts at once
+  EXPECT_EQ(guarded("\x1b\x1b[2J"), "\x1b[2J");  // ESC restarts
+}
+
+// The inputs that hung or crashed libvterm, through the real Terminal: each must return.
+TEST(TerminalGuard, TerminalSurvivesWhatBrokeLibvterm) {
+  Terminal terminal(80, 24, 100);
+  terminal.feed("\x1b[b");
+  terminal.feed("x\x1b[b");
+  std::string many = "\x1b[";
+  for (int i = 0; i < 1000; ++i) many += "9;";
+  terminal.feed(many + "m");
+  terminal.feed("\x1b[99999999999999999999999;99999999999999999999999H*");
+  terminal.feed("\x1b[2147483647C\x1b[2147483647B+");
+  EXPECT_NE(terminal.render_screen().find("xx"), std::string::npos);
+  const auto cursor = terminal.cursor();
+  EXPECT_LT(cursor.row, 24);
+  EXPECT_LT(cursor.col, 80);
+}
+
+}  // namespace
+}  // namespace pmcp::process
