@@ -78,9 +78,9 @@ Stats stats(std::vector<double> v) {
   return s;
 }
 
-// A field of /proc/<pid>/status in kB (VmRSS, VmHWM), or -1.
-long proc_status_kb(pid_t pid, const char* field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+// A field in kB of /proc/<pid>/status (VmRSS, VmHWM) or of another file of it, or -1.
+long proc_status_kb(pid_t pid, const char* field, const char* file = "status") {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
   std::string line;
   const std::string key = std::string(field) + ":";
   while (std::getline(in, line)) {
@@ -89,8 +89,10 @@ long proc_status_kb(pid_t pid, const char* field) {
   return -1;
 }
 
-// Sum of VmRSS (kB) and count of the direct children of pid (the per-process supervisors).
-std::pair<long, int> children_rss_kb(pid_t pid) {
+// Sum of the proportional set size (kB) and count of the direct children of pid (the
+// per-process supervisors). Pss, not VmRSS: pages they share (libraries, the text of one
+// executable) count once in the sum instead of once per process.
+std::pair<long, int> children_pss_kb(pid_t pid) {
   long kb = 0;
   int count = 0;
   for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -104,7 +106,7 @@ std::pair<long, int> children_rss_kb(pid_t pid) {
     int ppid = 0;
     if (std::sscanf(stat.c_str() + close_paren + 1, " %c %d", &state, &ppid) != 2) continue;
     if (ppid != pid) continue;
-    long rss = proc_status_kb(std::atoi(name.c_str()), "VmRSS");
+    long rss = proc_status_kb(std::atoi(name.c_str()), "Pss", "smaps_rollup");
     if (rss > 0) kb += rss;
     ++count;
   }
@@ -117,7 +119,9 @@ class StdioServer {
  public:
   // Starts argv with pipes on stdin/stdout and stderr into log; sends initialize at once and
   // records the time from before the fork to its response.
-  StdioServer(const std::vector<std::string>& argv, const fs::path& log) {
+  // env: variables set in the child on top of ours.
+  StdioServer(const std::vector<std::string>& argv, const fs::path& log,
+              const std::map<std::string, std::string>& env = {}) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) die("pipe failed");
     const auto t0 = Clock::now();
@@ -129,6 +133,7 @@ class StdioServer {
       dup2(out[1], 1);
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0) dup2(fd, 2);
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -520,9 +525,9 @@ void bench_many(const fs::path& dir, int background, int foreground, int ps_call
     const std::string n = std::to_string(background);
     add_value("many_rss_mb", "server RSS, " + n + " background sleeps", "MB",
               double(proc_status_kb(server->pid(), "VmRSS")) / 1024.0);
-    auto [kb, count] = children_rss_kb(server->pid());
+    auto [kb, count] = children_pss_kb(server->pid());
     if (count < background) die("fewer supervisors than processes");
-    add_value("many_supervisors_rss_mb", "RSS of the " + std::to_string(count) + " supervisors",
+    add_value("many_supervisors_pss_mb", "Pss of the " + std::to_string(count) + " supervisors",
               "MB", double(kb) / 1024.0);
     std::vector<double> ps_ms;
     for (int i = 0; i < ps_calls; ++i) {
@@ -572,21 +577,27 @@ void bench_peers(const fs::path& dir, int iterations, int cold_runs) {
   };
   fs::path prefix = dir / "peers";
   fs::create_directories(prefix);
+  // --ignore-scripts: a dependency's install script downloads a browser, which the peers do not
+  // need to run commands.
   std::string install = "npm install --prefix '" + prefix.string() +
-                        "' --no-audit --no-fund --loglevel=error "
+                        "' --ignore-scripts --no-audit --no-fund --loglevel=error "
                         "@wonderwhy-er/desktop-commander mcp-server-commands >'" +
                         (dir / "npm.log").string() + "' 2>&1";
   if (std::system(install.c_str()) != 0) die("npm install failed; see the log in " + dir.string());
   auto ours = start_ours(dir, "peers-ours", false);
+  // The peers keep settings and logs under HOME: give them one inside the temporary folder.
+  const fs::path home = dir / "home";
+  fs::create_directories(home);
+  const std::map<std::string, std::string> env = {{"HOME", home.string()}};
   for (const auto& peer : peers) {
     const std::vector<std::string> argv = {(prefix / "node_modules/.bin" / peer.bin).string()};
     std::vector<double> cold, rss;
     for (int i = 0; i < cold_runs; ++i) {
-      StdioServer s(argv, dir / (peer.key + ".log"));
+      StdioServer s(argv, dir / (peer.key + ".log"), env);
       cold.push_back(s.startup_ms());
       rss.push_back(double(proc_status_kb(s.pid(), "VmRSS")) / 1024.0);
     }
-    StdioServer s(argv, dir / (peer.key + ".log"));
+    StdioServer s(argv, dir / (peer.key + ".log"), env);
     std::vector<double> theirs, mine;
     s.call(peer.tool, peer.args);
     ours->call("spawn", echo_args(false));
@@ -607,6 +618,25 @@ void bench_peers(const fs::path& dir, int iterations, int cold_runs) {
     add_row(peer.key + "_ours_spawn_ms", "ours beside it: spawn echo hi (sandbox off)", "ms", m);
     add_value(peer.key + "_ratio_p50", "ours / " + peer.package + " at p50", "x", m.p50 / t.p50);
   }
+}
+
+// JSON text with numbers in fixed notation (3 decimals): Boost.JSON writes doubles in exponent
+// form, which reads badly in a figures line.
+std::string to_text(const json::value& v) {
+  if (v.is_double()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f", v.as_double());
+    return buf;
+  }
+  if (v.is_object()) {
+    std::string out = "{";
+    for (const auto& [k, item] : v.as_object()) {
+      if (out.size() > 1) out += ",";
+      out += json::serialize(json::value(k)) + ":" + to_text(item);
+    }
+    return out + "}";
+  }
+  return json::serialize(v);
 }
 
 }  // namespace
@@ -631,7 +661,7 @@ int main(int argc, char** argv) {
   bench_round_trip(dir.path, short_mode ? 20 : 1000, sandbox);
   bench_throughput(dir.path, short_mode ? 64 : 1024, short_mode ? 8 : 100, short_mode ? 1 : 5);
   bench_many(dir.path, short_mode ? 50 : 1000, 100, short_mode ? 5 : 50);
-  if (peers) bench_peers(dir.path, short_mode ? 20 : 200, short_mode ? 2 : 10);
+  if (peers) bench_peers(dir.path, short_mode ? 20 : 100, short_mode ? 2 : 5);
 
   std::printf("%-52s %6s %6s %10s %10s %10s %10s\n", "case", "unit", "n", "p50", "p99", "min",
               "max");
@@ -648,6 +678,6 @@ int main(int argc, char** argv) {
                     {"sandbox", sandbox},
                     {"seconds", ms_between(started, Clock::now()) / 1000.0},
                     {"figures", std::move(figures)}};
-  std::printf("%s\n", json::serialize(line).c_str());
+  std::printf("%s\n", to_text(line).c_str());
   return 0;
 }
