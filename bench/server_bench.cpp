@@ -147,7 +147,7 @@ class StdioServer {
     exchange(R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":)"
              R"("2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}})",
              0, 60s);
-    startup_ms_ = ms_between(t0, Clock::now());
+    startup_ms_ = ms_between(t0, answered_at_);
     send(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
   }
   ~StdioServer() {
@@ -191,6 +191,8 @@ class StdioServer {
         if (n <= 0) die("the server closed stdout");
         pending_.append(buf, static_cast<std::size_t>(n));
       }
+      // Timed before parsing: the client's own JSON work is not the server's latency.
+      answered_at_ = Clock::now();
       std::string line = pending_.substr(0, newline);
       pending_.erase(0, newline + 1);
       scanned_ = 0;
@@ -223,6 +225,8 @@ class StdioServer {
   }
 
   uint64_t take_id() { return next_id_++; }
+  // When the last response read had fully arrived.
+  Clock::time_point answered_at() const { return answered_at_; }
 
   static std::string call_text(uint64_t id, const std::string& tool,
                                const json::object& arguments) {
@@ -241,6 +245,7 @@ class StdioServer {
   std::string pending_;
   std::size_t scanned_ = 0;
   double startup_ms_ = 0;
+  Clock::time_point answered_at_;
   uint64_t next_id_ = 1;
 };
 
@@ -413,7 +418,7 @@ void bench_round_trip(const fs::path& dir, int iterations, bool with_sandbox) {
   auto timed_call = [](StdioServer& s, bool tty) {
     const auto t0 = Clock::now();
     json::object r = s.call("spawn", echo_args(tty));
-    const double ms = ms_between(t0, Clock::now());
+    const double ms = ms_between(t0, s.answered_at());
     check_echo(r, tty);
     return ms;
   };
@@ -451,7 +456,7 @@ std::pair<double, uint64_t> server_drain(StdioServer& s, const std::string& comm
         "wait",
         json::object{{"id", id}, {"until", json::object{{"exit", true}}}, {"timeoutMs", 60000}});
     if (w.at("status").as_string() == "timeout") continue;
-    const double ms = ms_between(t0, Clock::now());
+    const double ms = ms_between(t0, s.answered_at());
     const auto& next = w.at("next").as_object();
     uint64_t bytes = next.at(tty ? "terminal" : "stdout").to_number<uint64_t>();
     return {ms, bytes};
@@ -533,7 +538,7 @@ void bench_many(const fs::path& dir, int background, int foreground, int ps_call
     for (int i = 0; i < ps_calls; ++i) {
       const auto t0 = Clock::now();
       json::object r = server->call("ps", json::object{});
-      ps_ms.push_back(ms_between(t0, Clock::now()));
+      ps_ms.push_back(ms_between(t0, server->answered_at()));
       if (r.at("processes").as_array().size() < std::size_t(background)) die("ps: too few");
     }
     add_row("ps_ms", "ps with " + n + " processes", "ms", stats(ps_ms));
@@ -555,7 +560,7 @@ void bench_many(const fs::path& dir, int background, int foreground, int ps_call
     }
     add_value("concurrent_sleep_ms",
               std::to_string(foreground) + " foreground sleep 1 at once, all answered", "ms",
-              ms_between(t0, Clock::now()));
+              ms_between(t0, server->answered_at()));
   }
 }
 
@@ -604,12 +609,12 @@ void bench_peers(const fs::path& dir, int iterations, int cold_runs) {
     for (int i = 0; i < iterations; ++i) {
       auto t0 = Clock::now();
       json::object r = s.call(peer.tool, peer.args);
-      theirs.push_back(ms_between(t0, Clock::now()));
+      theirs.push_back(ms_between(t0, s.answered_at()));
       if (StdioServer::str(r).find("hi") == std::string::npos)
         die(peer.key + ": no output: " + StdioServer::str(r));
       t0 = Clock::now();
       check_echo(ours->call("spawn", echo_args(false)), false);
-      mine.push_back(ms_between(t0, Clock::now()));
+      mine.push_back(ms_between(t0, ours->answered_at()));
     }
     Stats t = stats(theirs), m = stats(mine);
     add_row(peer.key + "_cold_start_ms", peer.package + ": cold start", "ms", stats(cold));
