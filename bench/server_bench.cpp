@@ -3,8 +3,9 @@
 // throughput beside reading the same pipe directly, and concurrency. With --peers, the same
 // round trip, cold start and idle memory of two npm MCP servers that run commands.
 //
-//   pmcp-bench-server [--short] [--peers]
+//   pmcp-bench-server [--short] [--peers] [--only CASE]
 // --short (what CI runs): few repetitions and small volumes, a check that every case works.
+// --only: one case of cold, spawn, throughput, many (e.g. to compare two builds quickly).
 // --peers: installs @wonderwhy-er/desktop-commander and mcp-server-commands with npm into a
 //          temporary folder and measures them too (needs npm and the registry; never in CI).
 // Prints a table per case, then one JSON line with every figure. Everything it writes goes to a
@@ -648,24 +649,29 @@ std::string to_text(const json::value& v) {
 
 int main(int argc, char** argv) {
   bool short_mode = false, peers = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--short") {
       short_mode = true;
     } else if (arg == "--peers") {
       peers = true;
+    } else if (arg == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      die("usage: pmcp-bench-server [--short] [--peers]");
+      die("usage: pmcp-bench-server [--short] [--peers] [--only cold|spawn|throughput|many]");
     }
   }
+  auto run = [&](const char* name) { return only.empty() || only == name; };
   signal(SIGPIPE, SIG_IGN);
   TempDir dir;
   const auto started = Clock::now();
-  bench_cold_start(dir.path, short_mode ? 5 : 50);
+  if (run("cold")) bench_cold_start(dir.path, short_mode ? 5 : 50);
   const bool sandbox = sandbox_works(dir.path);
-  bench_round_trip(dir.path, short_mode ? 20 : 1000, sandbox);
-  bench_throughput(dir.path, short_mode ? 64 : 1024, short_mode ? 8 : 100, short_mode ? 1 : 5);
-  bench_many(dir.path, short_mode ? 50 : 1000, 100, short_mode ? 5 : 50);
+  if (run("spawn")) bench_round_trip(dir.path, short_mode ? 20 : 1000, sandbox);
+  if (run("throughput"))
+    bench_throughput(dir.path, short_mode ? 64 : 1024, short_mode ? 8 : 100, short_mode ? 1 : 5);
+  if (run("many")) bench_many(dir.path, short_mode ? 50 : 1000, 100, short_mode ? 5 : 50);
   if (peers) bench_peers(dir.path, short_mode ? 20 : 100, short_mode ? 2 : 5);
 
   std::printf("%-52s %6s %6s %10s %10s %10s %10s\n", "case", "unit", "n", "p50", "p99", "min",
