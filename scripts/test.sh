@@ -2,7 +2,8 @@
 # Builds process-mcp and passes the whole test suite: unit, ABI, integration, end-to-end
 # tests (official MCP client) and the Debian packages (built, linted, installed into a clean
 # root) on the release build, then unit and integration tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer. This is the command CI runs.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzz harness for a minute. This
+# is the command CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-debian.sh
@@ -28,3 +29,8 @@ echo "== asan build (ASan + UBSan): unit and integration tests"
 cmake --preset asan
 cmake --build --preset asan
 ctest --preset asan
+
+echo "== fuzz build (clang, libFuzzer + ASan + UBSan): every harness for 60 s from its corpus"
+cmake --preset fuzz
+cmake --build --preset fuzz
+ctest --preset fuzz

@@ -946,10 +946,18 @@ void write_header(std::string& out, const std::vector<std::string>& path) {
   out += "]\n";
 }
 
-// Writes `object` as the table at `path`: its plain values, then its sub-tables.
+// Writes `object` as the table at `path`: its plain values, then its sub-tables, each in key
+// order, so that the text does not depend on whether a key came from the file or from an
+// environment override (the config fuzz harness's round trip found the difference).
 void write_table(std::string& out, std::vector<std::string>& path, const json::object& object) {
   write_header(out, path);
-  for (const auto& kv : object) {
+  std::vector<const json::key_value_pair*> sorted;
+  sorted.reserve(object.size());
+  for (const auto& kv : object) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* a, const auto* b) { return a->key() < b->key(); });
+  for (const auto* entry : sorted) {
+    const auto& kv = *entry;
     if (kv.value().is_object()) continue;
     if (!representable(kv.value())) {
       out += "# ";
@@ -962,7 +970,8 @@ void write_table(std::string& out, std::vector<std::string>& path, const json::o
     write_inline(out, kv.value());
     out += '\n';
   }
-  for (const auto& kv : object) {
+  for (const auto* entry : sorted) {
+    const auto& kv = *entry;
     if (!kv.value().is_object()) continue;
     path.emplace_back(kv.key());
     write_table(out, path, kv.value().get_object());

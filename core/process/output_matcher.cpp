@@ -116,8 +116,10 @@ std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool 
     } else {
       it = m[0].second;
     }
-    flags |= boost::match_prev_avail;
-    flags &= ~boost::match_not_bol;
+    // Later searches may look behind `it` (so ^ and \b see the previous character). Built
+    // afresh: clearing a bit with ~ gives a value outside Boost's enum, which UBSan reports.
+    flags = boost::match_prev_avail;
+    if (!final) flags |= boost::match_not_eol;
   }
   return std::nullopt;
 }

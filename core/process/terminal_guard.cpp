@@ -164,11 +164,12 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
           pending_.clear();
           state_ = State::ground;
           ground_byte(c, out);
-        } else if (state_ == State::escape && c == '[') {
-          pending_ += static_cast<char>(c);
+        } else if (c == '[') {
+          // libvterm starts a CSI on '[' even after intermediates ("ESC / [" included), so
+          // the guard does too, and the intermediates are dropped.
+          pending_.assign("\x1b[");
           state_ = State::csi;
-        } else if (state_ == State::escape &&
-                   (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_')) {
+        } else if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') {
           pending_.clear();  // OSC, DCS, SOS, PM, APC: dropped whole
           state_ = State::string;
         } else if (c <= 0x2f) {

@@ -100,6 +100,16 @@ TEST(TerminalGuard, NonPrintingCodePointsAreDropped) {
   EXPECT_EQ(guarded("\xff\x1b[1b"), "\xff\xEF\xBF\xBD");
 }
 
+// libvterm reads '[' after ESC and intermediates as a CSI too (found by the fuzz harnesses:
+// "ESC / [" then 19 colons overflowed its arguments, "ESC , [ b" hung in REP).
+TEST(TerminalGuard, IntroducersAfterIntermediatesAreGuardedLikeThemselves) {
+  EXPECT_EQ(guarded("\x1b/[" + std::string(19, ':') + "m"), "\x1b[" + std::string(15, ':') + "m");
+  EXPECT_EQ(guarded("\x1b,[b"), "");
+  EXPECT_EQ(guarded("x\x1b,[2b"), "xxx");
+  EXPECT_EQ(guarded("a\x1b#]0;t\x07" "b"), "ab");
+  EXPECT_EQ(guarded("\x1b#8"), "\x1b#8");  // DECALN: an ordinary intermediate sequence
+}
+
 TEST(TerminalGuard, CancelAndControlsInsideSequences) {
   EXPECT_EQ(guarded("\x1b[1\x18m"), "\x18m");    // CAN aborts the CSI
   EXPECT_EQ(guarded("\x1b[1\nA"), "\n\x1b[1A");  // a C0 control acts at once
