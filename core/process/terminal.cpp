@@ -1,8 +1,9 @@
 #include "process/terminal.hpp"
-#include "util/text.hpp"
 
 #include <algorithm>
 #include <vector>
+
+#include "util/text.hpp"
 
 namespace pmcp::process {
 
@@ -10,7 +11,6 @@ namespace {
 
 // libvterm marks the cell after a double-width character with this value in chars[0].
 constexpr uint32_t continuation_cell = static_cast<uint32_t>(-1);
-
 
 // Decodes one UTF-8 sequence at text[i] (text was produced by append_utf8, so it is valid).
 uint32_t next_code_point(std::string_view text, std::size_t& i) {
@@ -94,6 +94,19 @@ void Terminal::resize(uint16_t cols, uint16_t rows) {
   cols_ = std::max<uint16_t>(cols, 1);
   rows_ = std::max<uint16_t>(rows, 1);
   vterm_set_size(vt_, rows_, cols_);
+  // libvterm 0.1.4 moves the cursor up by the lines a smaller screen pushes into the
+  // scrollback, to a negative row when they were below it, and the next erase then writes
+  // outside its line table (a segfault; found by the terminal fuzz harness). Put it back on
+  // the screen, where the program's next redraw expects it anyway.
+  VTermPos pos{};
+  vterm_state_get_cursorpos(state_, &pos);
+  if (pos.row < 0 || pos.row >= rows_ || pos.col < 0 || pos.col >= cols_) {
+    const int row = std::clamp(pos.row, 0, rows_ - 1);
+    const int col = std::clamp(pos.col, 0, cols_ - 1);
+    const std::string move =
+        "\x1b[" + std::to_string(row + 1) + ";" + std::to_string(col + 1) + "H";
+    vterm_input_write(vt_, move.data(), move.size());
+  }
 }
 
 std::string Terminal::render_row(int row) const {

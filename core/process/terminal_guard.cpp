@@ -72,6 +72,28 @@ void TerminalGuard::ground_byte(unsigned char c, std::string& out) {
   }
 }
 
+bool TerminalGuard::control_inside_sequence(unsigned char c, std::string& out) {
+  if (c == kEsc) {  // a new sequence starts; the unfinished one is dropped
+    pending_.assign(1, static_cast<char>(kEsc));
+    state_ = State::escape;
+  } else if (c == kCan || c == kSub) {  // cancels the sequence
+    out += static_cast<char>(c);
+    pending_.clear();
+    state_ = State::ground;
+  } else if (c < 0x20) {
+    out += static_cast<char>(c);  // C0 controls act inside a sequence
+  } else if (c == kDel) {
+    // ignored
+  } else if (c >= 0x80) {  // not part of any sequence: it ends it
+    pending_.clear();
+    state_ = State::ground;
+    ground_byte(c, out);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 void TerminalGuard::finish_csi(unsigned char final, uint16_t cols, std::string& out) {
   // pending_ is ESC [ leader? params intermediates.
   std::string_view body(pending_);
@@ -150,20 +172,7 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
 
       case State::escape:
       case State::escape_intermediate:
-        if (c == kEsc) {
-          pending_.assign(1, static_cast<char>(kEsc));
-          state_ = State::escape;
-        } else if (c == kCan || c == kSub) {
-          out += static_cast<char>(c);
-          pending_.clear();
-          state_ = State::ground;
-        } else if (c < 0x20) {
-          out += static_cast<char>(c);  // C0 controls act inside a sequence
-        } else if (c == kDel) {
-        } else if (c >= 0x80) {
-          pending_.clear();
-          state_ = State::ground;
-          ground_byte(c, out);
+        if (control_inside_sequence(c, out)) {
         } else if (c == '[') {
           // libvterm starts a CSI on '[' even after intermediates ("ESC / [" included), so
           // the guard does too, and the intermediates are dropped.
@@ -201,20 +210,8 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
               state_ = State::csi_ignore;
             }
           }
-        } else if (c == kEsc) {
-          pending_.assign(1, static_cast<char>(kEsc));
-          state_ = State::escape;
-        } else if (c == kCan || c == kSub) {
-          out += static_cast<char>(c);
-          pending_.clear();
-          state_ = State::ground;
-        } else if (c < 0x20) {
-          out += static_cast<char>(c);
-        } else if (c == kDel) {
         } else {
-          pending_.clear();
-          state_ = State::ground;
-          ground_byte(c, out);
+          control_inside_sequence(c, out);  // every other byte is one of those
         }
         break;
 

@@ -40,6 +40,8 @@ class TerminalGuard {
   };
 
   void ground_byte(unsigned char c, std::string& out);
+  // ESC, CAN, SUB, C0, DEL and bytes >= 0x80 inside an escape or CSI; false for other bytes.
+  bool control_inside_sequence(unsigned char c, std::string& out);
   void finish_csi(unsigned char final, uint16_t cols, std::string& out);
 
   State state_ = State::ground;

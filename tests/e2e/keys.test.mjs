@@ -253,6 +253,27 @@ describe('resize', () => {
     }
   });
 
+  // libvterm 0.1.4 left the cursor on a negative row when a smaller screen pushed the lines
+  // above it into the scrollback, and the program's next erase segfaulted the server (found by
+  // the terminal fuzz harness).
+  test('shrinking the screen below the cursor, then an erase, is harmless', async () => {
+    const { pid } = await srv().spawn({
+      command: "stty -echo; for i in $(seq 28); do echo line $i; done; printf '\\033[4;7Hready\\n'; " +
+        "read x; printf '\\033[K\\033[1Jdone\\n'; exec sleep 30",
+      tty: true, background: true,
+    });
+    try {
+      await waitFor(srv(), pid, { pattern: 'ready' }, { timeoutMs: 10000 });
+      await srv().tool('resize', { id: pid, cols: 120, rows: 5 });
+      await srv().tool('stdin', { id: pid, input: '\\r' });
+      const done = await waitFor(srv(), pid, { pattern: 'done' }, { timeoutMs: 10000 });
+      assert.equal(done.status, 'matched', JSON.stringify(done));
+      await srv().client.ping();
+    } finally {
+      await cleanup(srv(), pid);
+    }
+  });
+
   test('the program gets SIGWINCH', async () => {
     const { pid } = await srv().spawn({ command: `exec ${child()} winch`, tty: true,
       background: true });

@@ -106,7 +106,9 @@ TEST(TerminalGuard, IntroducersAfterIntermediatesAreGuardedLikeThemselves) {
   EXPECT_EQ(guarded("\x1b/[" + std::string(19, ':') + "m"), "\x1b[" + std::string(15, ':') + "m");
   EXPECT_EQ(guarded("\x1b,[b"), "");
   EXPECT_EQ(guarded("x\x1b,[2b"), "xxx");
-  EXPECT_EQ(guarded("a\x1b#]0;t\x07" "b"), "ab");
+  EXPECT_EQ(guarded("a\x1b#]0;t\x07"
+                    "b"),
+            "ab");
   EXPECT_EQ(guarded("\x1b#8"), "\x1b#8");  // DECALN: an ordinary intermediate sequence
 }
 
@@ -130,6 +132,23 @@ TEST(TerminalGuard, TerminalSurvivesWhatBrokeLibvterm) {
   const auto cursor = terminal.cursor();
   EXPECT_LT(cursor.row, 24);
   EXPECT_LT(cursor.col, 80);
+}
+
+// libvterm 0.1.4 left the cursor on a negative row when a smaller screen pushed lines from
+// above it into the scrollback, and the next erase (EL, as any shell redraw sends) segfaulted.
+TEST(TerminalResize, ShrinkingBelowTheCursorKeepsItOnTheScreen) {
+  for (int rows : {7, 5, 2}) {
+    Terminal terminal(66, 13, 100);
+    std::string fill;
+    for (int i = 0; i < 12; ++i) fill += "line\r\n";
+    terminal.feed(fill + "\x1b[4;7H");
+    terminal.resize(66, static_cast<uint16_t>(rows));
+    const auto cursor = terminal.cursor();
+    EXPECT_GE(cursor.row, 0) << rows;
+    EXPECT_LT(cursor.row, rows);
+    terminal.feed("\x1b[K\x1b[1J\x1b[2Kx");
+    EXPECT_NE(terminal.render_all().find('x'), std::string::npos);
+  }
 }
 
 }  // namespace
