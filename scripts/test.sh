@@ -30,7 +30,7 @@ cmake --preset asan
 cmake --build --preset asan
 ctest --preset asan
 
-echo "== fuzz build (clang, libFuzzer + ASan + UBSan): every harness for 60 s from its corpus"
+echo "== fuzz build (clang, libFuzzer + ASan + UBSan): every harness for about a minute from its corpus"
 cmake --preset fuzz
 cmake --build --preset fuzz
 ctest --preset fuzz

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer harness from its seed corpus, which it never writes to.
 #
-#   run.sh HARNESS SEED_DIR --ci          the CI run: seed 1, PMCP_FUZZ_SECONDS (default 60);
-#                                         a crash prints the input and fails
+#   run.sh HARNESS SEED_DIR --ci          the CI run: seed 1, PMCP_FUZZ_RUNS inputs (ctest sets
+#                                         it per harness) or else PMCP_FUZZ_SECONDS (default
+#                                         60); a crash prints the input and fails
 #   run.sh HARNESS SEED_DIR [SECONDS] [-- libFuzzer options...]
 #                                         as long as you like (default 60 s); the inputs found
 #                                         are kept in $PMCP_FUZZ_WORK (default: a temporary
