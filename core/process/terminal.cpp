@@ -94,19 +94,20 @@ void Terminal::resize(uint16_t cols, uint16_t rows) {
   cols_ = std::max<uint16_t>(cols, 1);
   rows_ = std::max<uint16_t>(rows, 1);
   vterm_set_size(vt_, rows_, cols_);
-  // libvterm 0.1.4 moves the cursor up by the lines a smaller screen pushes into the
-  // scrollback, to a negative row when they were below it, and the next erase then writes
-  // outside its line table (a segfault; found by the terminal fuzz harness). Put it back on
-  // the screen, where the program's next redraw expects it anyway.
+  // libvterm 0.1.4 keeps a scroll region (DECSTBM) that no longer fits the smaller screen, and
+  // the next line feed moves memory with a negative length; it also moves the cursor up by the
+  // lines a smaller screen pushes into the scrollback, to a negative row when they were below
+  // it, and the next erase writes outside its line table (both found by the terminal fuzz
+  // harness). As xterm does on a resize, reset the scroll region to the whole screen (which
+  // homes the cursor), then put the cursor back where it was, on the screen, where the
+  // program's redraw after SIGWINCH expects it anyway.
   VTermPos pos{};
   vterm_state_get_cursorpos(state_, &pos);
-  if (pos.row < 0 || pos.row >= rows_ || pos.col < 0 || pos.col >= cols_) {
-    const int row = std::clamp(pos.row, 0, rows_ - 1);
-    const int col = std::clamp(pos.col, 0, cols_ - 1);
-    const std::string move =
-        "\x1b[" + std::to_string(row + 1) + ";" + std::to_string(col + 1) + "H";
-    vterm_input_write(vt_, move.data(), move.size());
-  }
+  const int row = std::clamp(pos.row, 0, rows_ - 1);
+  const int col = std::clamp(pos.col, 0, cols_ - 1);
+  const std::string fix =
+      "\x1b[r\x1b[" + std::to_string(row + 1) + ";" + std::to_string(col + 1) + "H";
+  vterm_input_write(vt_, fix.data(), fix.size());
 }
 
 std::string Terminal::render_row(int row) const {

@@ -166,6 +166,29 @@ TEST(Terminal, ShrinkingRowsMovesLinesToScrollbackAndGrowingBringsThemBack) {
   EXPECT_EQ(term.cursor().row, 4);
 }
 
+// A scroll region set for a larger screen (here rows 7 to 12) no longer fits after a shrink;
+// libvterm 0.1.4 kept it and the next line feed moved memory with a negative length (found by
+// the terminal fuzz harness). Like xterm, a resize resets the region to the whole screen and
+// leaves the cursor where it was.
+TEST(Terminal, ResizeResetsAScrollRegionThatNoLongerFits) {
+  Terminal term(42, 12, 100);
+  term.feed("\x1b[7r\x1b[2;5Hab");
+  term.resize(40, 2);
+  EXPECT_EQ(term.cursor().row, 1);
+  EXPECT_EQ(term.cursor().col, 6);
+  term.feed("\n\n\nend");
+  EXPECT_EQ(term.rows(), 2);
+  EXPECT_EQ(term.render_screen(), "\n      end");
+
+  // A region that still fits is reset too: the whole screen scrolls again.
+  Terminal other(10, 6, 100);
+  other.feed("\x1b[2;3r\x1b[1;1Htop\x1b[3;1H");
+  other.resize(10, 5);
+  other.feed("\x1b[5;1Hx\ny");
+  EXPECT_EQ(other.render_screen(), "\n\n\nx\n y");
+  EXPECT_EQ(other.render_all(), "top\n\n\n\nx\n y");
+}
+
 TEST(Terminal, WideAndCombiningCharactersSurviveAScrollbackRoundTrip) {
   Terminal term(20, 2, 100);
   // "日本" (two wide characters), then e + COMBINING ACUTE ACCENT, then ASCII.
