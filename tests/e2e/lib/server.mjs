@@ -220,9 +220,16 @@ export async function prepareConfig({ config, workdir = true, transport = 'stdio
 }
 
 // The server's environment: small, but with PATH and HOME so that shells and tools work.
+// In a sanitizer build ctest sets the sanitizers' options (reports go to files that
+// run-test.cmake checks after the test); the server and what it runs inherit them.
+export const SANITIZER_ENV = ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'TSAN_OPTIONS'];
+
 function serverEnv(extra) {
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   if (process.env.HOME) env.HOME = process.env.HOME;
+  for (const name of SANITIZER_ENV) {
+    if (process.env[name]) env[name] = process.env[name];
+  }
   return { ...env, ...extra };
 }
 
