@@ -40,7 +40,8 @@ function killAll(durations) {
 
 // Children of `pid` that are zombies: a process the server started and did not reap.
 function zombieChildren(pid) {
-  const out = execFileSync('ps', ['-eo', 'pid=,ppid=,stat='], { encoding: 'utf8' });
+  const out = execFileSync('ps', ['-eo', 'pid=,ppid=,stat='],
+    { encoding: 'utf8', maxBuffer: 64 << 20 });
   return out.split('\n').map((line) => line.trim().split(/\s+/))
     .filter(([, ppid, stat]) => Number(ppid) === pid && stat?.startsWith('Z'));
 }
