@@ -2,9 +2,11 @@
 // fd 1. One client session (id 1). Nothing but MCP messages ever reaches fd 1.
 //
 // Flow control: a client that writes requests and does not read the answers must not make the
-// server buffer without end. The reader hands the core at most kSyncEvery messages before it
-// waits for the core thread to have taken them up (a function posted behind them), and it
-// reads nothing more while more than kMaxQueuedBytes of answers wait for the client. The
+// server buffer without end. After every kSyncEvery messages the reader posts a marker to the
+// core thread behind them and waits until the core has run the previous marker, so at most
+// 2 x kSyncEvery messages are handed over and not yet taken up (and the core never runs dry
+// while the reader catches up); and it reads nothing more while more than kMaxQueuedBytes of
+// answers wait for the client. The
 // client's writes then block in the pipe, as with any program that stops reading.
 #include <fcntl.h>
 #include <poll.h>
@@ -213,23 +215,26 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   static void core_caught_up(void* self) {
     auto* transport = static_cast<StdioTransport*>(self);
     std::lock_guard lock(transport->mutex_);
-    transport->synced_ = true;
+    ++transport->markers_run_;
     transport->flow_cv_.notify_all();
   }
 
-  // Waits until the core has taken up what was delivered and the answers waiting for the
-  // client are few enough. False when the transport is stopping.
+  // After kSyncEvery messages: posts a marker and waits until the core has run the one before
+  // it. Either way, waits while too many answers are queued. False when the transport stops.
   bool throttle() {
-    unsynced_ = 0;
-    {
+    if (unsynced_ >= kSyncEvery) {
+      unsynced_ = 0;
+      const bool posted = host_ != nullptr && host_->post != nullptr &&
+                          host_->post(host_, &StdioTransport::core_caught_up, this) == PMCP_OK;
       std::lock_guard lock(mutex_);
-      synced_ = false;
+      ++markers_posted_;
+      if (!posted) ++markers_run_;  // the core is shutting down: nothing to wait for there
     }
-    const bool posted = host_ != nullptr && host_->post != nullptr &&
-                        host_->post(host_, &StdioTransport::core_caught_up, this) == PMCP_OK;
     std::unique_lock lock(mutex_);
-    if (!posted) synced_ = true;  // the core is shutting down: nothing to wait for there
-    flow_cv_.wait(lock, [&] { return closing_ || (synced_ && queued_bytes_ <= kMaxQueuedBytes); });
+    flow_cv_.wait(lock, [&] {
+      return closing_ ||
+             (markers_run_ + 1 >= markers_posted_ && queued_bytes_ <= kMaxQueuedBytes);
+    });
     return !closing_;
   }
 
@@ -353,8 +358,9 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   std::condition_variable flow_cv_;  // the reader waits on it (flow control)
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;  // in queue_ and being written
-  bool synced_ = true;
-  std::size_t unsynced_ = 0;  // messages delivered since the last sync (reader thread only)
+  uint64_t markers_posted_ = 0;
+  uint64_t markers_run_ = 0;
+  std::size_t unsynced_ = 0;  // messages delivered since the last marker (reader thread only)
   bool closing_ = false;
 };
 

@@ -54,7 +54,7 @@ const daemonize = (duration) =>
 
 const GRANDCHILDREN = 1000;
 // In the server's-end tests, which start everything three times over, fewer.
-const GRANDCHILDREN_AT_END = 200;
+const GRANDCHILDREN_AT_END = 100;
 
 describe('process faults', () => {
   test('kill: a child that ignores SIGTERM, and its grandchild that does too, end with SIGKILL',
