@@ -13,8 +13,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -34,6 +37,8 @@ constexpr uint64_t kSession = 1;
 constexpr std::size_t kDefaultMaxMessage = 16u << 20;
 constexpr std::size_t kSyncEvery = 32;
 constexpr std::size_t kMaxQueuedBytes = 4u << 20;
+// At the end, how long the writer may take to hand the client what is queued.
+constexpr auto kFinalFlush = std::chrono::seconds(2);
 
 // The "id" member of the JSON object that `text` starts with, as JSON text, when it can be
 // found without parsing the whole: an integer, or a string of printable ASCII without escapes,
@@ -161,16 +166,29 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     }
     dup2(2, 1);
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd_ < 0) throw Error(PMCP_ERR_IO, std::string("eventfd: ") + strerror(errno));
+    abandon_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0 || abandon_fd_ < 0)
+      throw Error(PMCP_ERR_IO, std::string("eventfd: ") + strerror(errno));
   }
 
   ~StdioTransport() override {
     stop();
     if (reader_.joinable()) reader_.join();
-    if (writer_.joinable()) writer_.join();
+    if (writer_.joinable()) {
+      // The writer flushes what is queued; a client that reads nothing must not hold the
+      // server's exit, so after kFinalFlush the rest is abandoned.
+      {
+        std::unique_lock lock(mutex_);
+        flow_cv_.wait_for(lock, kFinalFlush, [&] { return writer_done_; });
+      }
+      uint64_t one = 1;
+      (void)!write(abandon_fd_, &one, sizeof(one));
+      writer_.join();
+    }
     close(in_fd_);
     close(out_fd_);
     close(wake_fd_);
+    close(abandon_fd_);
   }
 
   void start() override {
@@ -318,22 +336,44 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
       {
         std::unique_lock lock(mutex_);
         cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
-        if (queue_.empty()) return;
+        if (queue_.empty()) {
+          writer_done_ = true;
+          flow_cv_.notify_all();
+          return;
+        }
         text = std::move(queue_.front());
         queue_.pop_front();
       }
       std::size_t off = 0;
       bool gone = false;
+      bool abandoned = false;
       while (off < text.size()) {
-        ssize_t w = write(out_fd_, text.data() + off, text.size() - off);
-        if (w < 0) {
+        // Wait until the client can take bytes, or the end gives up on it. Once poll says
+        // writable, PIPE_BUF bytes go without blocking.
+        pollfd fds[2] = {{out_fd_, POLLOUT, 0}, {abandon_fd_, POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0) {
           if (errno == EINTR) continue;
+          gone = true;
+          break;
+        }
+        if (fds[1].revents != 0) {
+          abandoned = true;
+          break;
+        }
+        const std::size_t chunk = std::min<std::size_t>(text.size() - off, PIPE_BUF);
+        ssize_t w = write(out_fd_, text.data() + off, chunk);
+        if (w < 0) {
+          if (errno == EINTR || errno == EAGAIN) continue;
           gone = true;
           break;
         }
         off += static_cast<std::size_t>(w);
       }
       std::lock_guard lock(mutex_);
+      if (abandoned) {
+        writer_done_ = true;
+        return;
+      }
       if (gone) {
         // The client is gone; drop the rest quietly (the reader sees EOF next).
         queue_.clear();
@@ -351,6 +391,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   int in_fd_ = -1;
   int out_fd_ = -1;
   int wake_fd_ = -1;
+  int abandon_fd_ = -1;  // written when the final flush gives up
   std::thread reader_;
   std::thread writer_;
   std::mutex mutex_;
@@ -362,6 +403,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   uint64_t markers_run_ = 0;
   std::size_t unsynced_ = 0;  // messages delivered since the last marker (reader thread only)
   bool closing_ = false;
+  bool writer_done_ = false;
 };
 
 const pmcp_host* g_host = nullptr;

@@ -107,6 +107,33 @@ describe('client abuse over stdio', () => {
       }
     });
 
+  test('told to stop while its client reads nothing, the server still exits', async () => {
+    const raw = await started();
+    try {
+      raw.proc.stdout.pause();
+      let text = '';
+      for (let i = 0; i < 2000; i++) {
+        text += `${JSON.stringify({ jsonrpc: '2.0', id: raw.nextId++, method: 'tools/list' })}\n`;
+      }
+      raw.proc.stdin.write(text);
+      await sleep(1000);
+      raw.proc.kill('SIGTERM');
+      const exit = await new Promise((resolve, reject) => {
+        if (raw.exited) return resolve(raw.exited);
+        const timer = setTimeout(() => reject(new Error(
+          `the server did not exit within 15 s of SIGTERM${raw.stderrTail()}`)), 15000);
+        raw.proc.once('exit', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal });
+        });
+      });
+      assert.deepEqual(exit, { code: 0, signal: null }, raw.stderrTail());
+    } finally {
+      raw.proc.stdout.resume();
+      await raw.close();
+    }
+  });
+
   test('a 100 MB line is refused with a clear error, read in bounded memory, and the server ' +
     'goes on', async () => {
     const raw = await started();
