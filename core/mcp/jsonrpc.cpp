@@ -49,13 +49,14 @@ std::string parse_error_message(std::string_view text, const boost::system::erro
     return "parse error: the text is not valid UTF-8 (first bad byte at offset " +
            std::to_string(at) + "); JSON-RPC messages must be UTF-8";
   }
-  if (ec == json::error::illegal_leading_surrogate || ec == json::error::illegal_trailing_surrogate) {
+  if (ec == json::error::illegal_leading_surrogate ||
+      ec == json::error::illegal_trailing_surrogate) {
     return "parse error: a \\u escape is half of a UTF-16 surrogate pair (\\uD800 to \\uDFFF "
            "must come in pairs)";
   }
   if (ec == json::error::too_deep) {
-    return "parse error: arrays and objects are nested more than " +
-           std::to_string(kMaxJsonDepth) + " levels deep, the server's limit";
+    return "parse error: arrays and objects are nested more than " + std::to_string(kMaxJsonDepth) +
+           " levels deep, the server's limit";
   }
   return "parse error: the text is not valid JSON (" + ec.message() + ")";
 }

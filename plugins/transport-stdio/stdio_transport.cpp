@@ -90,7 +90,8 @@ std::string top_level_id(std::string_view text) {
       const std::size_t digits = end;
       while (end < n && end - i <= 20 && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
       if (end == digits || end >= n) return "null";
-      if (text[end] != ',' && text[end] != '}' && !std::isspace(static_cast<unsigned char>(text[end])))
+      if (text[end] != ',' && text[end] != '}' &&
+          !std::isspace(static_cast<unsigned char>(text[end])))
         return "null";
       return std::string(text.substr(i, end - i));
     }
@@ -250,8 +251,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     }
     std::unique_lock lock(mutex_);
     flow_cv_.wait(lock, [&] {
-      return closing_ ||
-             (markers_run_ + 1 >= markers_posted_ && queued_bytes_ <= kMaxQueuedBytes);
+      return closing_ || (markers_run_ + 1 >= markers_posted_ && queued_bytes_ <= kMaxQueuedBytes);
     });
     return !closing_;
   }

@@ -41,10 +41,9 @@ TEST(JsonRpcParse, ParseErrorHasNullId) {
 
 TEST(JsonRpcParse, InvalidUtf8IsNamedWithItsOffset) {
   for (std::string text : {std::string("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}"),
-                           std::string("\xff\xfe{}"),
-                           std::string("{\"a\":\"\xc3\x28\"}"),
-                           std::string("{\"a\":\"\xed\xa0\x80\"}"),   // a surrogate
-                           std::string("{\"a\":\"\xc0\xaf\"}")}) {     // overlong '/'
+                           std::string("\xff\xfe{}"), std::string("{\"a\":\"\xc3\x28\"}"),
+                           std::string("{\"a\":\"\xed\xa0\x80\"}"),  // a surrogate
+                           std::string("{\"a\":\"\xc0\xaf\"}")}) {   // overlong '/'
     auto p = parse(text);
     ASSERT_EQ(p.messages.size(), 1u);
     auto& inv = std::get<Invalid>(p.messages[0]);
@@ -63,8 +62,8 @@ TEST(JsonRpcParse, DepthLimitIsNamed) {
   // The message and params objects are two levels; the arrays fill the rest.
   const std::string arrays =
       std::string(kMaxJsonDepth - 2, '[') + std::string(kMaxJsonDepth - 2, ']');
-  auto p = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"a\":" + arrays +
-                 "}}");
+  auto p =
+      parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"a\":" + arrays + "}}");
   EXPECT_TRUE(std::holds_alternative<Request>(p.messages[0]));
   for (std::size_t depth : {kMaxJsonDepth + 1, std::size_t{100000}}) {
     p = parse(std::string(depth, '['));
