@@ -1,8 +1,65 @@
 // JSON-RPC 2.0 framing: classification follows the spec's rules for ids, methods and params.
 #include "mcp/jsonrpc.hpp"
 
+#include <string>
+
 namespace pmcp::mcp {
 namespace {
+
+// Offset of the first byte that does not belong to valid UTF-8 (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF), or npos when the whole text is valid.
+std::size_t invalid_utf8_at(std::string_view text) {
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = b[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (n - i < len || b[i + 1] < lo || b[i + 1] > hi) return i;
+    for (std::size_t k = 2; k < len; ++k) {
+      if (b[i + k] < 0x80 || b[i + k] > 0xBF) return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// The parse error's message: what is wrong, in words a client's author can act on.
+std::string parse_error_message(std::string_view text, const boost::system::error_code& ec) {
+  if (std::size_t at = invalid_utf8_at(text); at != std::string_view::npos) {
+    return "parse error: the text is not valid UTF-8 (first bad byte at offset " +
+           std::to_string(at) + "); JSON-RPC messages must be UTF-8";
+  }
+  if (ec == json::error::illegal_leading_surrogate ||
+      ec == json::error::illegal_trailing_surrogate) {
+    return "parse error: a \\u escape is half of a UTF-16 surrogate pair (\\uD800 to \\uDFFF "
+           "must come in pairs)";
+  }
+  if (ec == json::error::too_deep) {
+    return "parse error: arrays and objects are nested more than " + std::to_string(kMaxJsonDepth) +
+           " levels deep, the server's limit";
+  }
+  return "parse error: the text is not valid JSON (" + ec.message() + ")";
+}
 
 bool valid_id(const json::value& id) {
   // Strings and integers are the ids MCP allows; null is not a valid request id.
@@ -58,10 +115,11 @@ Message classify(const json::value& v) {
 Parsed parse(std::string_view text) {
   Parsed out;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  json::value v = json::parse(text, ec, {}, options);
   if (ec) {
-    out.messages.emplace_back(
-        Invalid{nullptr, kParseError, "parse error: the text is not valid JSON (" + ec.message() + ")"});
+    out.messages.emplace_back(Invalid{nullptr, kParseError, parse_error_message(text, ec)});
     return out;
   }
   if (v.is_array()) {

@@ -44,6 +44,10 @@ struct Invalid {  // not a valid message; reply with this error (id may be null)
 
 using Message = std::variant<Request, Notification, Response, Invalid>;
 
+// How deep arrays and objects may nest in one message. Deeper text is a parse error that says
+// so; the parser keeps its own stack, so no depth can overflow the server's.
+inline constexpr std::size_t kMaxJsonDepth = 64;
+
 // Parses one text. A JSON array is a batch: each element becomes one Message. A text that is
 // not JSON gives a single Invalid with kParseError.
 struct Parsed {

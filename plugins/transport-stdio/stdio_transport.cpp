@@ -1,16 +1,29 @@
 // stdio transport plugin: reads newline-delimited JSON-RPC texts from fd 0 and writes them to
 // fd 1. One client session (id 1). Nothing but MCP messages ever reaches fd 1.
+//
+// Flow control: a client that writes requests and does not read the answers must not make the
+// server buffer without end. After every kSyncEvery messages the reader posts a marker to the
+// core thread behind them and waits until the core has run the previous marker, so at most
+// 2 x kSyncEvery messages are handed over and not yet taken up (and the core never runs dry
+// while the reader catches up); and it reads nothing more while more than kMaxQueuedBytes of
+// answers wait for the client. The
+// client's writes then block in the pipe, as with any program that stops reading.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "pmcp/config_check.h"
@@ -22,6 +35,77 @@ using pmcp::sdk::Error;
 
 constexpr uint64_t kSession = 1;
 constexpr std::size_t kDefaultMaxMessage = 16u << 20;
+constexpr std::size_t kSyncEvery = 32;
+constexpr std::size_t kMaxQueuedBytes = 4u << 20;
+// At the end, how long the writer may take to hand the client what is queued.
+constexpr auto kFinalFlush = std::chrono::seconds(2);
+
+// The "id" member of the JSON object that `text` starts with, as JSON text, when it can be
+// found without parsing the whole: an integer, or a string of printable ASCII without escapes,
+// at the object's top level. "null" otherwise. Used to answer an oversized message, which is
+// never parsed, so that the client can tell which request failed.
+std::string top_level_id(std::string_view text) {
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < n && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n')) ++i;
+  };
+  skip_ws();
+  if (i >= n || text[i] != '{') return "null";
+  ++i;
+  int depth = 1;
+  bool expect_key = true;
+  while (i < n) {
+    const char c = text[i];
+    if (c == '"') {
+      const std::size_t start = ++i;
+      bool escaped = false;
+      while (i < n && text[i] != '"') {
+        if (text[i] == '\\') {
+          escaped = true;
+          ++i;
+        }
+        ++i;
+      }
+      if (i >= n) return "null";
+      const std::string_view key = text.substr(start, i - start);
+      ++i;
+      if (depth != 1 || !expect_key) continue;
+      expect_key = false;
+      skip_ws();
+      if (i >= n || text[i] != ':') return "null";
+      ++i;
+      skip_ws();
+      if (key != "id" || escaped || i >= n) continue;
+      std::size_t end = i;
+      if (text[i] == '"') {
+        ++end;
+        while (end < n && end - i <= 256 && text[end] != '"' && text[end] != '\\' &&
+               text[end] >= 0x20 && text[end] < 0x7f)
+          ++end;
+        if (end >= n || text[end] != '"') return "null";
+        return std::string(text.substr(i, end - i + 1));
+      }
+      if (text[end] == '-') ++end;
+      const std::size_t digits = end;
+      while (end < n && end - i <= 20 && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+      if (end == digits || end >= n) return "null";
+      if (text[end] != ',' && text[end] != '}' &&
+          !std::isspace(static_cast<unsigned char>(text[end])))
+        return "null";
+      return std::string(text.substr(i, end - i));
+    }
+    if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return "null";
+    } else if (c == ',' && depth == 1) {
+      expect_key = true;
+    }
+    ++i;
+  }
+  return "null";
+}
 
 // Reads "max_message_bytes = N" from the plugin's JSON table; any other key is an error.
 std::size_t parse_config(std::string_view json) {
@@ -83,16 +167,29 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     }
     dup2(2, 1);
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd_ < 0) throw Error(PMCP_ERR_IO, std::string("eventfd: ") + strerror(errno));
+    abandon_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd_ < 0 || abandon_fd_ < 0)
+      throw Error(PMCP_ERR_IO, std::string("eventfd: ") + strerror(errno));
   }
 
   ~StdioTransport() override {
     stop();
     if (reader_.joinable()) reader_.join();
-    if (writer_.joinable()) writer_.join();
+    if (writer_.joinable()) {
+      // The writer flushes what is queued; a client that reads nothing must not hold the
+      // server's exit, so after kFinalFlush the rest is abandoned.
+      {
+        std::unique_lock lock(mutex_);
+        flow_cv_.wait_for(lock, kFinalFlush, [&] { return writer_done_; });
+      }
+      uint64_t one = 1;
+      (void)!write(abandon_fd_, &one, sizeof(one));
+      writer_.join();
+    }
     close(in_fd_);
     close(out_fd_);
     close(wake_fd_);
+    close(abandon_fd_);
   }
 
   void start() override {
@@ -104,9 +201,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     if (session != kSession) throw Error(PMCP_ERR_NOT_FOUND, "no such session");
     std::lock_guard lock(mutex_);
     if (closing_) throw Error(PMCP_ERR_NOT_FOUND, "the stdio transport is closed");
-    queue_.emplace_back(json);
-    queue_.back().push_back('\n');
-    cv_.notify_one();
+    enqueue(std::string(json));
   }
 
   // Stops reading, lets the writer flush what is queued, then both threads end.
@@ -116,6 +211,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
       if (closing_) return;
       closing_ = true;
       cv_.notify_all();
+      flow_cv_.notify_all();
     }
     uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof(one));
@@ -126,10 +222,50 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     pmcp::sdk::log(host_, level, text);
   }
 
+  // With mutex_ held.
+  void enqueue(std::string text) {
+    text.push_back('\n');
+    queued_bytes_ += text.size();
+    queue_.push_back(std::move(text));
+    cv_.notify_one();
+  }
+
+  // Runs on the core thread once it has taken up every message delivered before the post.
+  static void core_caught_up(void* self) {
+    auto* transport = static_cast<StdioTransport*>(self);
+    std::lock_guard lock(transport->mutex_);
+    ++transport->markers_run_;
+    transport->flow_cv_.notify_all();
+  }
+
+  // After kSyncEvery messages: posts a marker and waits until the core has run the one before
+  // it. Either way, waits while too many answers are queued. False when the transport stops.
+  bool throttle() {
+    if (unsynced_ >= kSyncEvery) {
+      unsynced_ = 0;
+      const bool posted = host_ != nullptr && host_->post != nullptr &&
+                          host_->post(host_, &StdioTransport::core_caught_up, this) == PMCP_OK;
+      std::lock_guard lock(mutex_);
+      ++markers_posted_;
+      if (!posted) ++markers_run_;  // the core is shutting down: nothing to wait for there
+    }
+    std::unique_lock lock(mutex_);
+    flow_cv_.wait(lock, [&] {
+      return closing_ || (markers_run_ + 1 >= markers_posted_ && queued_bytes_ <= kMaxQueuedBytes);
+    });
+    return !closing_;
+  }
+
+  bool over_queue_limit() {
+    std::lock_guard lock(mutex_);
+    return queued_bytes_ > kMaxQueuedBytes;
+  }
+
   void read_loop() {
     std::string pending;
     std::string buffer(64 * 1024, '\0');
     bool discarding = false;
+    std::string discarded_id;
     std::string reason = "end of input";
     while (true) {
       pollfd fds[2] = {{in_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -151,34 +287,47 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
       for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
         if (buffer[i] != '\n') continue;
         if (!discarding) pending.append(buffer, begin, i - begin);
-        deliver(pending, discarding);
+        const bool delivered = deliver(pending, discarding, discarded_id);
         pending.clear();
         discarding = false;
         begin = i + 1;
+        if (delivered && (++unsynced_ >= kSyncEvery || over_queue_limit()) && !throttle())
+          return;  // stop() was called while we waited
       }
       if (!discarding) pending.append(buffer, begin, static_cast<std::size_t>(got) - begin);
-      if (pending.size() > max_message_) {
-        // An oversized message is dropped whole; the core answers it with a parse error.
+      if (!discarding && pending.size() > max_message_) {
+        // An oversized message is dropped whole, unread, as it arrives: memory stays bounded
+        // by the limit. Its answer names the request when its id comes first.
         discarding = true;
+        discarded_id = top_level_id(std::string_view(pending).substr(0, 64 * 1024));
         pending.clear();
+        pending.shrink_to_fit();
       }
     }
-    if (!pending.empty() || discarding) deliver(pending, discarding);
+    if (!pending.empty() || discarding) deliver(pending, discarding, discarded_id);
     sink_.on_session_closed(sink_.ctx, kSession);
     sink_.on_stopped(sink_.ctx, pmcp::sdk::str(reason));
   }
 
-  void deliver(std::string& line, bool oversized) {
+  // Hands one line to the core; true when it did. An oversized message is answered here, with
+  // an Invalid Request error that says why (the core never sees it).
+  bool deliver(std::string& line, bool oversized, const std::string& oversized_id) {
     if (oversized) {
-      log(PMCP_LOG_WARN, "dropped a message larger than max_message_bytes (" +
-                             std::to_string(max_message_) + ")");
-      static constexpr std::string_view kTooLarge = "\x01oversized";  // not JSON: parse error
-      sink_.on_message(sink_.ctx, kSession, 0, pmcp::sdk::str(kTooLarge));
-      return;
+      const std::string limit = std::to_string(max_message_);
+      log(PMCP_LOG_WARN, "dropped a message larger than max_message_bytes (" + limit + ")");
+      std::lock_guard lock(mutex_);
+      if (!closing_) {
+        enqueue("{\"jsonrpc\":\"2.0\",\"id\":" + oversized_id +
+                ",\"error\":{\"code\":-32600,\"message\":\"the message is larger than " + limit +
+                " bytes, the server's limit ([stdio] max_message_bytes); it was dropped unread\"," +
+                "\"data\":{\"maxMessageBytes\":" + limit + "}}}");
+      }
+      return false;
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) return;
+    if (line.find_first_not_of(" \t") == std::string::npos) return false;
     sink_.on_message(sink_.ctx, kSession, 0, pmcp::sdk::str(line));
+    return true;
   }
 
   void write_loop() {
@@ -187,22 +336,52 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
       {
         std::unique_lock lock(mutex_);
         cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
-        if (queue_.empty()) return;
+        if (queue_.empty()) {
+          writer_done_ = true;
+          flow_cv_.notify_all();
+          return;
+        }
         text = std::move(queue_.front());
         queue_.pop_front();
       }
       std::size_t off = 0;
+      bool gone = false;
+      bool abandoned = false;
       while (off < text.size()) {
-        ssize_t w = write(out_fd_, text.data() + off, text.size() - off);
-        if (w < 0) {
+        // Wait until the client can take bytes, or the end gives up on it. Once poll says
+        // writable, PIPE_BUF bytes go without blocking.
+        pollfd fds[2] = {{out_fd_, POLLOUT, 0}, {abandon_fd_, POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0) {
           if (errno == EINTR) continue;
-          // The client is gone; drop the rest quietly (the reader sees EOF next).
-          std::lock_guard lock(mutex_);
-          queue_.clear();
+          gone = true;
+          break;
+        }
+        if (fds[1].revents != 0) {
+          abandoned = true;
+          break;
+        }
+        const std::size_t chunk = std::min<std::size_t>(text.size() - off, PIPE_BUF);
+        ssize_t w = write(out_fd_, text.data() + off, chunk);
+        if (w < 0) {
+          if (errno == EINTR || errno == EAGAIN) continue;
+          gone = true;
           break;
         }
         off += static_cast<std::size_t>(w);
       }
+      std::lock_guard lock(mutex_);
+      if (abandoned) {
+        writer_done_ = true;
+        return;
+      }
+      if (gone) {
+        // The client is gone; drop the rest quietly (the reader sees EOF next).
+        queue_.clear();
+        queued_bytes_ = 0;
+      } else {
+        queued_bytes_ -= text.size();
+      }
+      flow_cv_.notify_all();
     }
   }
 
@@ -212,12 +391,19 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   int in_fd_ = -1;
   int out_fd_ = -1;
   int wake_fd_ = -1;
+  int abandon_fd_ = -1;  // written when the final flush gives up
   std::thread reader_;
   std::thread writer_;
   std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // the writer waits on it
+  std::condition_variable flow_cv_;  // the reader waits on it (flow control)
   std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;  // in queue_ and being written
+  uint64_t markers_posted_ = 0;
+  uint64_t markers_run_ = 0;
+  std::size_t unsynced_ = 0;  // messages delivered since the last marker (reader thread only)
   bool closing_ = false;
+  bool writer_done_ = false;
 };
 
 const pmcp_host* g_host = nullptr;

@@ -39,6 +39,40 @@ TEST(JsonRpcParse, ParseErrorHasNullId) {
   EXPECT_TRUE(inv.id.is_null());
 }
 
+TEST(JsonRpcParse, InvalidUtf8IsNamedWithItsOffset) {
+  for (std::string text : {std::string("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}"),
+                           std::string("\xff\xfe{}"), std::string("{\"a\":\"\xc3\x28\"}"),
+                           std::string("{\"a\":\"\xed\xa0\x80\"}"),  // a surrogate
+                           std::string("{\"a\":\"\xc0\xaf\"}")}) {   // overlong '/'
+    auto p = parse(text);
+    ASSERT_EQ(p.messages.size(), 1u);
+    auto& inv = std::get<Invalid>(p.messages[0]);
+    EXPECT_EQ(inv.code, kParseError);
+    EXPECT_TRUE(inv.id.is_null());
+    EXPECT_NE(inv.message.find("not valid UTF-8"), std::string::npos) << inv.message;
+  }
+  auto p = parse("{\"a\":\"\xff\"}");
+  EXPECT_NE(std::get<Invalid>(p.messages[0]).message.find("offset 6"), std::string::npos);
+  // Valid multi-byte text is fine.
+  p = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}");
+  EXPECT_TRUE(std::holds_alternative<Request>(p.messages[0]));
+}
+
+TEST(JsonRpcParse, DepthLimitIsNamed) {
+  // The message and params objects are two levels; the arrays fill the rest.
+  const std::string arrays =
+      std::string(kMaxJsonDepth - 2, '[') + std::string(kMaxJsonDepth - 2, ']');
+  auto p =
+      parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"a\":" + arrays + "}}");
+  EXPECT_TRUE(std::holds_alternative<Request>(p.messages[0]));
+  for (std::size_t depth : {kMaxJsonDepth + 1, std::size_t{100000}}) {
+    p = parse(std::string(depth, '['));
+    auto& inv = std::get<Invalid>(p.messages[0]);
+    EXPECT_EQ(inv.code, kParseError);
+    EXPECT_NE(inv.message.find("nested more than 64 levels"), std::string::npos) << inv.message;
+  }
+}
+
 TEST(JsonRpcParse, InvalidRequests) {
   for (const char* text : {R"([])", R"(42)", R"({"id":1,"method":"ping"})",
                            R"({"jsonrpc":"1.0","id":1,"method":"ping"})",

@@ -561,7 +561,8 @@ export class RawServer {
 
 // Host processes (pid and full command line) whose command line contains `needle`.
 export function hostProcesses(needle) {
-  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  // A busy machine's process table is larger than execFileSync's default 1 MiB buffer.
+  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8', maxBuffer: 64 << 20 });
   return out.split('\n')
     .map((line) => line.trim())
     .filter((line) => line.length > 0)
