@@ -39,6 +39,13 @@ using namespace std::chrono_literals;
 // Set by each program to its own name, for messages.
 inline const char* g_program = "pmcp-bench";
 
+// The server binary: the one built with this program, or $PMCP_SERVER (e.g. a copy of the
+// build tree, so that a long run is not disturbed by a rebuild).
+inline const char* server_path() {
+  const char* env = std::getenv("PMCP_SERVER");
+  return env != nullptr && *env != '\0' ? env : PMCP_SERVER_PATH;
+}
+
 [[noreturn]] inline void die(const std::string& why) {
   std::fprintf(stderr, "%s: %s\n", g_program, why.c_str());
   std::exit(1);
@@ -167,7 +174,7 @@ class StdioServer {
       dup2(out[1], 1);
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0) dup2(fd, 2);
-      execl(PMCP_SERVER_PATH, PMCP_SERVER_PATH, "--config", config.c_str(), nullptr);
+      execl(server_path(), server_path(), "--config", config.c_str(), nullptr);
       _exit(127);
     }
     close(in[0]);
@@ -392,7 +399,7 @@ class HttpServer {
       dup2(null, 1);
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0) dup2(fd, 2);
-      execl(PMCP_SERVER_PATH, PMCP_SERVER_PATH, "--config", config.c_str(), nullptr);
+      execl(server_path(), server_path(), "--config", config.c_str(), nullptr);
       _exit(127);
     }
     const auto deadline = Clock::now() + 20s;
