@@ -154,6 +154,33 @@ inline json::object structured(const json::object& response, const std::string& 
   return result.at("structuredContent").as_object();
 }
 
+// JSON text with numbers in fixed notation (3 decimals): Boost.JSON writes doubles in exponent
+// form, which reads badly in a figures line.
+inline std::string to_text(const json::value& v) {
+  if (v.is_double()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f", v.as_double());
+    return buf;
+  }
+  if (v.is_object()) {
+    std::string out = "{";
+    for (const auto& [k, item] : v.as_object()) {
+      if (out.size() > 1) out += ",";
+      out += json::serialize(json::value(k)) + ":" + to_text(item);
+    }
+    return out + "}";
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const auto& item : v.as_array()) {
+      if (out.size() > 1) out += ",";
+      out += to_text(item);
+    }
+    return out + "]";
+  }
+  return json::serialize(v);
+}
+
 // ---- the server over stdio ----
 
 // The built server, started with the given config text and stdio on pipes; stderr goes to a

@@ -35,8 +35,7 @@ describe('a child writing 1 GiB as fast as it can', () => {
         command: `yes ${marker} | head -c ${total}`, background: true,
       });
       // The tail can be read while the flood runs.
-      const during = await server.tool('stdout', { id: pid, lines: 2 }, { timeout: 5000 });
-      assert.match(during.stdout, new RegExp(marker));
+      await server.waitOutput(pid, marker, 10000, 2);
       const ended = await server.tool('wait',
         { id: pid, until: { exit: true }, timeoutMs: 60000 }, { timeout: 65000 });
       const seen = await watcher.stop();
