@@ -141,9 +141,8 @@ inline std::string call_text(uint64_t id, const std::string& tool, const json::o
   return request_text(id, "tools/call", json::object{{"name", tool}, {"arguments", args}});
 }
 
-inline const char* kInitializeParams =
-    R"({"protocolVersion":"2025-11-25","capabilities":{},)"
-    R"("clientInfo":{"name":"bench","version":"1"}})";
+inline const char* kInitializeParams = R"({"protocolVersion":"2025-11-25","capabilities":{},)"
+                                       R"("clientInfo":{"name":"bench","version":"1"}})";
 
 // structuredContent of a tools/call response; dies on an error.
 inline json::object structured(const json::object& response, const std::string& what) {
@@ -330,8 +329,8 @@ class StdioServer {
 class HttpSession {
  public:
   explicit HttpSession(uint16_t port) : port_(port), socket_(io_) {
-    socket_.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
-                                                   port));
+    socket_.connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
     socket_.set_option(boost::asio::ip::tcp::no_delay(true));
     auto init = post(request_text(0, "initialize", json::parse(kInitializeParams).as_object()));
     session_ = std::string(init["Mcp-Session-Id"]);

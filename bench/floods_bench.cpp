@@ -97,15 +97,16 @@ void flood_one(const fs::path& dir, const std::string& name, const std::string& 
       wait_id = 0;
     }
     if (wait_id == 0)
-      wait_id = s.send_call("wait", json::object{{"id", id},
-                                                 {"until", json::object{{"exit", true}}},
-                                                 {"timeoutMs", 60000}});
+      wait_id = s.send_call(
+          "wait",
+          json::object{{"id", id}, {"until", json::object{{"exit", true}}}, {"timeoutMs", 60000}});
     return false;
   };
   Result r{name};
   r.ping = stats(ping_until(s, done));
   r.seconds = ms_between(t0, Clock::now()) / 1000.0;
-  const uint64_t counted = ended.at("next").as_object().at(tty ? "terminal" : "stdout").to_number<uint64_t>();
+  const uint64_t counted =
+      ended.at("next").as_object().at(tty ? "terminal" : "stdout").to_number<uint64_t>();
   if (counted < bytes)
     die(name + ": the server counted " + std::to_string(counted) + " of " + std::to_string(bytes));
   r.megabytes = double(counted) / double(MiB);
@@ -138,7 +139,8 @@ void flood_many(const fs::path& dir, int count, uint64_t per_stream) {
         ++it;
         continue;
       }
-      ids.push_back(std::string(structured(s.take(it->first).first, "spawn").at("pid").as_string()));
+      ids.push_back(
+          std::string(structured(s.take(it->first).first, "spawn").at("pid").as_string()));
       it = spawning.erase(it);
     }
     while (sent < count && spawning.size() < 32) {
@@ -160,9 +162,9 @@ void flood_many(const fs::path& dir, int count, uint64_t per_stream) {
   // 2: a wait for each exit, then the signal: all write at once.
   std::vector<uint64_t> waits;
   for (const auto& id : ids) {
-    waits.push_back(s.send_call("wait", json::object{{"id", id},
-                                                     {"until", json::object{{"exit", true}}},
-                                                     {"timeoutMs", 60000}}));
+    waits.push_back(s.send_call(
+        "wait",
+        json::object{{"id", id}, {"until", json::object{{"exit", true}}}, {"timeoutMs", 60000}}));
   }
   s.pump(200ms);
   const auto t1 = Clock::now();
@@ -222,8 +224,8 @@ int main(int argc, char** argv) {
   if (run("gib"))
     flood_one(dir.path, "gib", "yes flood-line | head -c " + std::to_string(gib), gib, false);
   if (run("line"))
-    flood_one(dir.path, "line", "head -c " + std::to_string(line) + " /dev/zero | tr '\\0' a",
-              line, false);
+    flood_one(dir.path, "line", "head -c " + std::to_string(line) + " /dev/zero | tr '\\0' a", line,
+              false);
   if (run("line-tty"))
     flood_one(dir.path, "line-tty",
               "head -c " + std::to_string(tty_line) + " /dev/zero | tr '\\0' a", tty_line, true);
@@ -247,8 +249,8 @@ int main(int argc, char** argv) {
     } else {
       std::printf("\n");
     }
-    json::object item{{"case", r.name},         {"seconds", r.seconds}, {"mb", r.megabytes},
-                      {"pings", r.ping.n},        {"p50_ms", r.ping.p50}, {"p99_ms", r.ping.p99},
+    json::object item{{"case", r.name},      {"seconds", r.seconds}, {"mb", r.megabytes},
+                      {"pings", r.ping.n},   {"p50_ms", r.ping.p50}, {"p99_ms", r.ping.p99},
                       {"max_ms", r.ping.max}};
     if (r.bound_mb > 0) {
       item["baseline_mb"] = r.baseline_mb;

@@ -109,9 +109,9 @@ void expect(bool ok, const std::string& what, const json::object& o) {
 
 json::object wait_exit(auto& c, const std::string& id) {
   for (;;) {
-    json::object w = c.call("wait", json::object{{"id", id},
-                                                 {"until", json::object{{"exit", true}}},
-                                                 {"timeoutMs", 30000}});
+    json::object w = c.call(
+        "wait",
+        json::object{{"id", id}, {"until", json::object{{"exit", true}}}, {"timeoutMs", 30000}});
     if (w.at("status").as_string() != "timeout") return w;
   }
 }
@@ -127,24 +127,25 @@ void round(auto& c, uint64_t n) {
          "echo", echo);
 
   // A pipe process fed through stdin, then ended with SIGTERM.
-  const std::string cat = id_of(c.call("spawn", json::object{{"command", "cat"}, {"background", true}}));
+  const std::string cat =
+      id_of(c.call("spawn", json::object{{"command", "cat"}, {"background", true}}));
   c.call("stdin", json::object{{"id", cat}, {"input", tag + "\n"}});
-  json::object got = c.call("wait", json::object{{"id", cat},
-                                                 {"until", json::object{{"pattern", tag}}},
-                                                 {"timeoutMs", 30000}});
+  json::object got = c.call(
+      "wait",
+      json::object{{"id", cat}, {"until", json::object{{"pattern", tag}}}, {"timeoutMs", 30000}});
   expect(got.at("status").as_string() == "matched", "cat: wait", got);
   c.call("stdout", json::object{{"id", cat}, {"lines", 5}});
   json::object killed = c.call("kill", json::object{{"id", cat}});
   if (killed.at("status").as_string() != "terminated") wait_exit(c, cat);
 
   // A terminal process: resized, fed, read, killed.
-  const std::string tty = id_of(c.call(
-      "spawn", json::object{{"command", "cat"}, {"background", true}, {"tty", true}}));
+  const std::string tty =
+      id_of(c.call("spawn", json::object{{"command", "cat"}, {"background", true}, {"tty", true}}));
   c.call("resize", json::object{{"id", tty}, {"cols", 100}, {"rows", 40}});
   c.call("stdin", json::object{{"id", tty}, {"input", tag + "\n"}});
   json::object echoed = c.call(
-      "wait", json::object{{"id", tty}, {"until", json::object{{"pattern", tag}}},
-                           {"timeoutMs", 30000}});
+      "wait",
+      json::object{{"id", tty}, {"until", json::object{{"pattern", tag}}}, {"timeoutMs", 30000}});
   expect(echoed.at("status").as_string() == "matched", "tty cat: wait", echoed);
   c.call("stdout", json::object{{"id", tty}, {"view", "screen"}});
   killed = c.call("kill", json::object{{"id", tty}, {"signal", "SIGKILL"}});
@@ -217,8 +218,8 @@ int main(int argc, char** argv) {
   const pid_t pids[2] = {stdio.pid(), http.pid()};
 
   const auto started = Clock::now();
-  const auto end = started + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(seconds));
+  const auto end =
+      started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::atomic<uint64_t> rounds{0};
   constexpr int kWorkers = 3;
   Pause pause(kWorkers);
@@ -261,10 +262,10 @@ int main(int argc, char** argv) {
       s.ping = stats(g_pings);
       g_pings.clear();
       samples.push_back(s);
-      std::printf("%8.0f %7llu | %8.2f %5ld %4ld %4ld | %8.2f %5ld %4ld %4ld | %8.2f %8.2f\n",
-                  s.t, static_cast<unsigned long long>(s.rounds), double(s.rss_kb[0]) / 1024,
-                  s.fds[0], s.threads[0], s.children[0], double(s.rss_kb[1]) / 1024, s.fds[1],
-                  s.threads[1], s.children[1], s.ping.p50, s.ping.max);
+      std::printf("%8.0f %7llu | %8.2f %5ld %4ld %4ld | %8.2f %5ld %4ld %4ld | %8.2f %8.2f\n", s.t,
+                  static_cast<unsigned long long>(s.rounds), double(s.rss_kb[0]) / 1024, s.fds[0],
+                  s.threads[0], s.children[0], double(s.rss_kb[1]) / 1024, s.fds[1], s.threads[1],
+                  s.children[1], s.ping.p50, s.ping.max);
       std::fflush(stdout);
     });
   };
@@ -274,8 +275,8 @@ int main(int argc, char** argv) {
               "RSS MB", "fds", "thr", "kids", "RSS MB", "fds", "thr", "kids", "p50 ms", "max ms");
   take_sample();
   for (auto next = started; Clock::now() < end;) {
-    next += std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(sample_every));
+    next +=
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(sample_every));
     std::this_thread::sleep_until(std::min(next, end));
     if (Clock::now() < end) take_sample();
   }
@@ -326,8 +327,8 @@ int main(int argc, char** argv) {
                   R"("fds_first":%ld,"fds_last":%ld,"fds_max":%ld,"threads_first":%ld,)"
                   R"("threads_last":%ld,"threads_max":%ld,"flat":%s})",
                   figures.empty() ? "" : ",", names[i], double(a.rss_kb[i]) / 1024,
-                  double(b.rss_kb[i]) / 1024, double(max_rss) / 1024, a.fds[i], b.fds[i],
-                  max_fds, a.threads[i], b.threads[i], max_threads, flat ? "true" : "false");
+                  double(b.rss_kb[i]) / 1024, double(max_rss) / 1024, a.fds[i], b.fds[i], max_fds,
+                  a.threads[i], b.threads[i], max_threads, flat ? "true" : "false");
     figures += buf;
   }
   std::vector<double> all_p99;

@@ -52,8 +52,9 @@ Result<void> grep_stream(json::array& out, const process::OutputBuffer& buffer,
   for (std::size_t i = 0; i < lines.size() && out.size() < limit; ++i) {
     const auto begin = text.cbegin() + (lines[i].data() - text.data());
     boost::smatch found_at;
-    auto found = process::search_pattern(begin, begin + static_cast<std::ptrdiff_t>(lines[i].size()),
-                                         found_at, re, boost::match_default);
+    auto found =
+        process::search_pattern(begin, begin + static_cast<std::ptrdiff_t>(lines[i].size()),
+                                found_at, re, boost::match_default);
     if (!found) return std::move(found).error();
     if (!*found) continue;
     // A long line is quoted around its first match only (see process::kMaxMatchBytes).

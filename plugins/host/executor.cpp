@@ -105,9 +105,9 @@ int32_t status_for(int32_t stage, int err) {
 constexpr rlim_t kMaxOpenFiles = rlim_t{1} << 20;
 
 struct OpenFilesLimit {
-  rlimit original{};      // what the server started with: commands get it back
-  bool raised = false;    // the soft limit was raised
-  std::string problem;    // why it could not be raised, if so
+  rlimit original{};    // what the server started with: commands get it back
+  bool raised = false;  // the soft limit was raised
+  std::string problem;  // why it could not be raised, if so
 };
 
 // Every live process holds up to four descriptors in the server (control socket, stdin, stdout,
