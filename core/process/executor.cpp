@@ -2,9 +2,11 @@
 // thread; a shared "alive" flag drops events that arrive after destroy().
 #include "process/executor.hpp"
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <mutex>
+#include <unordered_set>
 #include <boost/asio/post.hpp>
 
 namespace pmcp::process {
@@ -15,6 +17,13 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   // cannot grow memory or delay other work (pings, kills) without bound. Small on purpose:
   // rendering a scrolling terminal costs microseconds per byte, so this bounds the delay.
   static constexpr std::size_t kMaxQueued = 128 << 10;
+  // A terminal's output is rendered on the core thread (libvterm), at a few MB/s: with 128 KiB
+  // of it queued ahead of a ping, a program flooding its terminal delayed pings by 50-70 ms at
+  // p99 and up to 100 ms (pmcp-bench-floods). So a terminal's output is posted in small pieces
+  // and waits until less than kMaxQueuedTerminal is queued: at most that much rendering is
+  // ahead of any other event. Pipes keep the large pieces: they cost a copy, not a rendering.
+  static constexpr std::size_t kTerminalPiece = 4 << 10;
+  static constexpr std::size_t kMaxQueuedTerminal = 16 << 10;
 
   boost::asio::io_context* io;
   ExecutorEvents* events;
@@ -22,6 +31,7 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   std::mutex mutex;
   std::condition_variable drained;
   std::size_t queued = 0;
+  std::unordered_set<uint64_t> terminals;  // ids of processes spawned with a terminal
 
   void release(std::size_t size) {
     {
@@ -93,6 +103,10 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
     if (!shared->alive) return;
     std::string text = to_string(msg);
     boost::asio::post(*shared->io, [shared, id, status, os_pid, text = std::move(text)]() mutable {
+      if (status != PMCP_OK) {
+        std::lock_guard lock(shared->mutex);
+        shared->terminals.erase(id);  // no exit follows a failed start
+      }
       if (!shared->alive) return;
       Result<void> outcome;
       if (status != PMCP_OK) outcome = status_error(status, std::move(text));
@@ -102,28 +116,41 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
   sink_.on_output = [](void* ctx, uint64_t id, int32_t stream, const uint8_t* data, size_t size) {
     auto shared = static_cast<Shared*>(ctx)->shared_from_this();
     if (!shared->alive || size == 0) return;
-    {
-      std::unique_lock lock(shared->mutex);
-      // Never wait on the core thread itself (that would wait for ourselves).
-      if (!shared->io->get_executor().running_in_this_thread()) {
-        shared->drained.wait(lock, [&] {
-          return shared->queued < Shared::kMaxQueued || !shared->alive;
-        });
+    std::size_t piece = size;
+    std::size_t limit = Shared::kMaxQueued;
+    for (std::size_t offset = 0; offset < size; offset += piece) {
+      {
+        std::unique_lock lock(shared->mutex);
+        if (offset == 0 && shared->terminals.count(id) != 0) {
+          piece = Shared::kTerminalPiece;
+          limit = Shared::kMaxQueuedTerminal;
+        }
+        piece = std::min(piece, size - offset);
+        // Never wait on the core thread itself (that would wait for ourselves).
+        if (!shared->io->get_executor().running_in_this_thread()) {
+          shared->drained.wait(lock, [&] { return shared->queued < limit || !shared->alive; });
+        }
+        if (!shared->alive) return;
+        shared->queued += piece;
       }
-      shared->queued += size;
+      // Posted in order from one thread: the core thread handles the pieces in order.
+      std::string bytes(reinterpret_cast<const char*>(data) + offset, piece);
+      boost::asio::post(*shared->io, [shared, id, stream, bytes = std::move(bytes)]() mutable {
+        std::size_t n = bytes.size();
+        if (shared->alive) shared->events->on_output(id, stream, std::move(bytes));
+        shared->release(n);
+      });
     }
-    std::string bytes(reinterpret_cast<const char*>(data), size);
-    boost::asio::post(*shared->io, [shared, id, stream, bytes = std::move(bytes)]() mutable {
-      std::size_t n = bytes.size();
-      if (shared->alive) shared->events->on_output(id, stream, std::move(bytes));
-      shared->release(n);
-    });
   };
   sink_.on_exit = [](void* ctx, uint64_t id, int32_t code, int32_t sig, pmcp_str msg) {
     auto shared = static_cast<Shared*>(ctx)->shared_from_this();
     if (!shared->alive) return;
     std::string text = to_string(msg);
     boost::asio::post(*shared->io, [shared, id, code, sig, text = std::move(text)]() mutable {
+      {
+        std::lock_guard lock(shared->mutex);
+        shared->terminals.erase(id);
+      }
       if (shared->alive) shared->events->on_exit(id, code, sig, std::move(text));
     });
   };
@@ -169,8 +196,18 @@ Result<void> Executor::spawn(const SpawnRequest& request) {
   options.flags = request.tty ? PMCP_SPAWN_PTY : 0u;
   options.cols = request.cols;
   options.rows = request.rows;
+  if (request.tty) {
+    // Before the plugin can report any output of it.
+    std::lock_guard lock(shared_->mutex);
+    shared_->terminals.insert(request.id);
+  }
   ErrorText text;
-  return check(instance_->spawn(instance_, &options, buf(text)), text);
+  Result<void> started = check(instance_->spawn(instance_, &options, buf(text)), text);
+  if (!started && request.tty) {
+    std::lock_guard lock(shared_->mutex);
+    shared_->terminals.erase(request.id);
+  }
+  return started;
 }
 
 Result<void> Executor::write_stdin(uint64_t id, std::string_view bytes) {

@@ -25,6 +25,26 @@ Result<std::shared_ptr<const boost::regex>> compile_pattern(std::string_view pat
   }
 }
 
+std::string first_bytes(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut)) + "[... " + std::to_string(s.size() - cut) + " more bytes]";
+}
+
+std::string last_bytes(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  std::size_t start = s.size() - max;
+  while (start < s.size() && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) ++start;
+  return "[... " + std::to_string(start) + " earlier bytes]" + std::string(s.substr(start));
+}
+
+std::string around_match(std::string_view text, std::size_t b, std::size_t e) {
+  return last_bytes(text.substr(0, b), kContextSideBytes) +
+         first_bytes(text.substr(b, e - b), kMaxMatchBytes) +
+         first_bytes(text.substr(e), kContextSideBytes);
+}
+
 namespace {
 
 Error too_complex(const std::exception& e) {
@@ -97,7 +117,7 @@ std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool 
       match.begin = raw_begin;
       match.end = raw_end;
       match.line = buffer.lines_before(raw_begin) + 1;
-      match.text = m[0].str();
+      match.text = first_bytes(std::string_view(p.text).substr(b, e - b), kMaxMatchBytes);
       // Context: whole lines around the match within the window.
       std::size_t cb = b;
       for (int lines = 0; cb > 0; --cb) {
@@ -107,7 +127,7 @@ std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool 
       for (int lines = 0; ce < p.text.size(); ++ce) {
         if (p.text[ce] == '\n' && ++lines > kContextLines) break;
       }
-      match.context = p.text.substr(cb, ce - cb);
+      match.context = around_match(std::string_view(p.text).substr(cb, ce - cb), b - cb, e - cb);
       return match;
     }
     if (m[0].second == it) {

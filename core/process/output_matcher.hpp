@@ -20,12 +20,26 @@ namespace pmcp::process {
 Result<std::shared_ptr<const boost::regex>> compile_pattern(std::string_view pattern,
                                                             bool ignore_case);
 
+// Answers quote matches and the lines around them; a program may write a line of any length
+// (one 100 MiB line without a newline), so what is quoted is bounded: at most kMaxMatchBytes of
+// a match and kContextSideBytes on each side of it, cut at UTF-8 character boundaries, with a
+// marker that says how many bytes were left out.
+constexpr std::size_t kMaxMatchBytes = 4096;
+constexpr std::size_t kContextSideBytes = 2048;
+// The first max bytes of s; when s is longer, followed by "[... N more bytes]".
+std::string first_bytes(std::string_view s, std::size_t max);
+// The last max bytes of s; when s is longer, preceded by "[... N earlier bytes]".
+std::string last_bytes(std::string_view s, std::size_t max);
+// text[b, e) is a match: the match (first kMaxMatchBytes) with kContextSideBytes before and
+// after it from text.
+std::string around_match(std::string_view text, std::size_t b, std::size_t e);
+
 struct StreamMatch {
   uint64_t begin = 0;  // raw offset of the first byte of the match
   uint64_t end = 0;    // raw offset just past the match
   uint64_t line = 0;   // 1-based absolute line number of the match's first line
-  std::string text;    // the matched text (escape sequences removed)
-  std::string context; // up to kContextLines lines around it
+  std::string text;    // the matched text (escape sequences removed), see kMaxMatchBytes
+  std::string context; // up to kContextLines lines around it, see kContextSideBytes
 };
 
 class OutputMatcher {

@@ -50,10 +50,18 @@ Result<void> grep_stream(json::array& out, const process::OutputBuffer& buffer,
     pos = nl == std::string::npos ? text.size() : nl + 1;
   }
   for (std::size_t i = 0; i < lines.size() && out.size() < limit; ++i) {
-    auto found = process::search_pattern(lines[i], re);
+    const auto begin = text.cbegin() + (lines[i].data() - text.data());
+    boost::smatch found_at;
+    auto found =
+        process::search_pattern(begin, begin + static_cast<std::ptrdiff_t>(lines[i].size()),
+                                found_at, re, boost::match_default);
     if (!found) return std::move(found).error();
     if (!*found) continue;
-    json::object m{{"stream", name}, {"line", first_line + i}, {"text", lines[i]}};
+    // A long line is quoted around its first match only (see process::kMaxMatchBytes).
+    const auto mb = static_cast<std::size_t>(found_at[0].first - begin);
+    const auto me = static_cast<std::size_t>(found_at[0].second - begin);
+    std::string shown = process::around_match(lines[i], mb, me);
+    json::object m{{"stream", name}, {"line", first_line + i}, {"text", shown}};
     if (context > 0) {
       // The match's line with up to `context` lines on each side, joined by newlines.
       auto span = static_cast<std::size_t>(context);
@@ -61,7 +69,11 @@ Result<void> grep_stream(json::array& out, const process::OutputBuffer& buffer,
       std::size_t to = std::min(lines.size() - 1, i + span);
       std::string block;
       for (std::size_t j = from; j <= to; ++j) {
-        block.append(lines[j]);
+        if (j == i) {
+          block.append(shown);
+        } else {
+          block.append(process::first_bytes(lines[j], 2 * process::kContextSideBytes));
+        }
         if (j < to) block += '\n';
       }
       m["context"] = std::move(block);

@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -100,13 +101,51 @@ int32_t status_for(int32_t stage, int err) {
   }
 }
 
+// The most open files the executor asks for: Linux's default fs.nr_open.
+constexpr rlim_t kMaxOpenFiles = rlim_t{1} << 20;
+
+struct OpenFilesLimit {
+  rlimit original{};    // what the server started with: commands get it back
+  bool raised = false;  // the soft limit was raised
+  std::string problem;  // why it could not be raised, if so
+};
+
+// Every live process holds up to four descriptors in the server (control socket, stdin, stdout,
+// stderr), so the usual soft limit of 1024 open files stopped the server at about 250 processes
+// with "Too many open files", below [limits] max_processes = 1000. The soft limit is raised to
+// the hard one, once per server process (the first executor records the original, later ones
+// must not take the raised value for it), and every command starts with the original again:
+// programs that use select() cannot watch descriptors above 1023.
+const OpenFilesLimit& open_files_limit() {
+  static const OpenFilesLimit limit = [] {
+    OpenFilesLimit l;
+    if (getrlimit(RLIMIT_NOFILE, &l.original) != 0) {
+      l.problem = std::string("getrlimit: ") + std::strerror(errno);
+      return l;
+    }
+    rlimit raised = l.original;
+    raised.rlim_cur = std::min(l.original.rlim_max, kMaxOpenFiles);
+    if (raised.rlim_cur <= l.original.rlim_cur) return l;
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      l.problem = std::string("setrlimit: ") + std::strerror(errno);
+      return l;
+    }
+    l.raised = true;
+    return l;
+  }();
+  return limit;
+}
+
 // Runs in the child of fork() on the executor thread: the server is multi-threaded, so only
 // async-signal-safe calls until execve. Everything it uses was prepared before the fork.
+// nofile: the limit of open files to restore, or null to keep the server's.
 [[noreturn]] void exec_supervisor(const char* path, char* const* argv, char* const* envp, int in,
-                                  int out, int err, int sock, pid_t server) noexcept {
+                                  int out, int err, int sock, pid_t server,
+                                  const rlimit* nofile) noexcept {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
+  if (nofile != nullptr) setrlimit(RLIMIT_NOFILE, nofile);  // a plain system call
   // Own session: no terminal signals from the server's terminal reach the supervisor.
   // PR_SET_PDEATHSIG: SIGTERM when this (long-lived executor) thread or the server dies.
   if (setsid() >= 0 && prctl(PR_SET_PDEATHSIG, SIGTERM) == 0) {
@@ -229,6 +268,13 @@ HostExecutor::HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink
       sandbox_(std::move(sandbox)),
       server_pid_(getpid()) {
   std::memcpy(&sink_, &sink, std::min<std::size_t>(sink.struct_size, sizeof sink_));
+  const OpenFilesLimit& nofile = open_files_limit();
+  if (nofile.raised) child_nofile_ = &nofile.original;
+  if (!nofile.problem.empty()) {
+    log(PMCP_LOG_WARN, "cannot raise the limit of open files (" + nofile.problem +
+                           "); each live process needs up to 4, so fewer than max_processes " +
+                           "may run at once");
+  }
   buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw os_error(PMCP_ERR_IO, "epoll_create1", errno);
@@ -567,7 +613,7 @@ void HostExecutor::start(std::unique_ptr<Proc> owned) {
   const pid_t pid = fork();
   if (pid == 0)
     exec_supervisor(p.argv[0], p.argv.data(), p.envp.data(), in, out, err, p.child_sock,
-                    server_pid_);
+                    server_pid_, child_nofile_);
   const int fork_errno = errno;
   for (int* fd : {&p.child_sock, &p.child_in, &p.child_out, &p.child_err, &p.slave}) close_fd(*fd);
   if (pid < 0) {

@@ -12,6 +12,7 @@
 // runs the command under bubblewrap and pmcp-sandbox-init (sandbox.hpp, supervisor.cpp).
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -103,6 +104,9 @@ class HostExecutor final : public sdk::ExecutorBase {
   const std::string default_cwd_;
   const std::unique_ptr<Sandbox> sandbox_;
   const pid_t server_pid_;
+  // The limit of open files that commands start with (the server's raised one stays with the
+  // server), or null when it was not raised.
+  const rlimit* child_nofile_ = nullptr;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
 

@@ -137,6 +137,43 @@ TEST(OutputMatcher, WindowIsBoundedAndLineNumbersSurviveWrap) {
   EXPECT_EQ(hit->begin, 100000u);
 }
 
+TEST(OutputMatcher, AMatchInAVeryLongLineIsQuotedBounded) {
+  // One line of 1 MiB without a newline, as a flooding program writes it: the match and its
+  // context are quoted in bounded pieces, with markers that say what was left out.
+  OutputBuffer b(1 << 20);
+  b.append(std::string(1 << 20, 'a'));
+  OutputMatcher m(re("a+"), 0);
+  auto hit = m.scan(b, true);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(hit->end - hit->begin, 1u << 20);
+  EXPECT_EQ(hit->text, std::string(kMaxMatchBytes, 'a') + "[... " +
+                           std::to_string((1 << 20) - kMaxMatchBytes) + " more bytes]");
+  EXPECT_EQ(hit->context, hit->text);  // nothing before or after the match on its line
+
+  OutputBuffer c(1 << 20);
+  c.append(std::string(500000, 'x') + "needle" + std::string(500000, 'y') + "\nnext\n");
+  OutputMatcher n(re("needle"), 0);
+  auto found = n.scan(c, false);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->text, "needle");
+  EXPECT_EQ(found->context, "[... " + std::to_string(500000 - kContextSideBytes) +
+                                " earlier bytes]" + std::string(kContextSideBytes, 'x') +
+                                "needle" + std::string(kContextSideBytes, 'y') + "[... " +
+                                std::to_string(500000 + 6 - kContextSideBytes) +
+                                " more bytes]");  // the cut hides "\nnext\n" too
+}
+
+TEST(OutputMatcher, QuotesAreCutAtCharacterBoundaries) {
+  const std::string e_acute = "\xc3\xa9";  // two bytes
+  std::string s;
+  for (int i = 0; i < 10; ++i) s += e_acute;
+  EXPECT_EQ(first_bytes(s, 5), e_acute + e_acute + "[... 16 more bytes]");
+  EXPECT_EQ(last_bytes(s, 5), "[... 16 earlier bytes]" + e_acute + e_acute);
+  EXPECT_EQ(first_bytes(s, 20), s);
+  EXPECT_EQ(last_bytes(s, 20), s);
+  EXPECT_EQ(around_match("abc", 1, 2), "abc");
+}
+
 TEST(OutputMatcher, BadPatternGivesPosition) {
   auto r = compile_pattern("ab[c", false);
   ASSERT_FALSE(r.ok());

@@ -243,15 +243,23 @@ export class McpServer {
     let transport;
     let proc;
     let stderrSource;
+    // options.maxOpenFiles: the server starts with this soft limit of open files (RLIMIT_NOFILE),
+    // through a shell that sets it and then execs the server (same pid).
+    let command = SERVER;
+    let args = ['--config', configPath];
+    if (options.maxOpenFiles !== undefined) {
+      args = ['-c', `ulimit -Sn ${Number(options.maxOpenFiles)} && exec "$0" "$@"`, SERVER, ...args];
+      command = '/bin/sh';
+    }
     if (transportKind === 'http') {
-      proc = spawnChild(SERVER, ['--config', configPath], {
+      proc = spawnChild(command, args, {
         env: serverEnv(options.env), cwd: dir, stdio: ['ignore', 'ignore', 'pipe'],
       });
       stderrSource = proc.stderr;
     } else {
       transport = new StdioClientTransport({
-        command: SERVER,
-        args: ['--config', configPath],
+        command,
+        args,
         env: serverEnv(options.env),
         cwd: dir,
         stderr: 'pipe',
