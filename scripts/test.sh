@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds process-mcp and passes the whole test suite: unit, ABI, integration, end-to-end
 # tests (official MCP client) and the Debian packages (built, linted, installed into a clean
-# root) on the release build; then the unit, integration and end-to-end tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer; then each fuzz harness for
-# about a minute. This is the command CI runs.
+# root) on the release build, then unit and integration tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzz harness for a minute. This
+# is the command CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-debian.sh
@@ -25,7 +25,7 @@ cmake --preset release
 cmake --build --preset release
 ctest --preset release
 
-echo "== asan build (ASan + UBSan + LSan): unit, integration and end-to-end tests"
+echo "== asan build (ASan + UBSan): unit and integration tests"
 cmake --preset asan
 cmake --build --preset asan
 ctest --preset asan
