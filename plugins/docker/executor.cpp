@@ -848,13 +848,25 @@ asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body
     }
     // The container is gone or stopped (e.g. the engine restarted): bring it back once.
     if ((r.status == 404 || r.status == 409) && attempt == 0 && !stopping_ && recover) {
+      // One recovery at a time: two calls that both create the container race for its name,
+      // and the loser finds the name taken by a container that is not there yet.
+      if (recovering_) {
+        while (recovering_) co_await sleep_for(20ms);
+        continue;
+      }
       log(PMCP_LOG_WARN, "container '" + config_.container + "' is not running (" +
                              engine_message(r.body) + "); starting it again");
+      recovering_ = true;
       try {
         co_await ensure_container(false);
       } catch (const Error& e) {
+        recovering_ = false;
         throw ApiError(e.message, false);
+      } catch (...) {
+        recovering_ = false;
+        throw;
       }
+      recovering_ = false;
       if (proxied_ && !in_bridge_) {
         try {
           co_await ensure_bridge();
@@ -1062,6 +1074,8 @@ asio::awaitable<std::string> DockerExecutor::container_trouble(bool wait_for_sto
       if (e.unreachable)
         co_return "the Docker engine went away while the process ran (is dockerd running?)";
       co_return std::string();
+    } catch (const std::exception&) {
+      co_return std::string();  // the exit is reported all the same, without a reason
     }
     if (r.status == 404) co_return "container '" + name + "' was removed while the process ran";
     if (r.status != 200) co_return std::string();

@@ -143,6 +143,7 @@ class DockerExecutor final : public sdk::ExecutorBase {
   std::string container_id_;
   std::string default_cwd_;
   bool created_ = false;  // this instance created the container
+  bool recovering_ = false;  // create_exec() is bringing the container back
   bool stopping_ = false;
   bool api_console_size_ = false;  // the engine takes ConsoleSize on exec create/start
   std::unordered_map<uint64_t, ProcPtr> procs_;
