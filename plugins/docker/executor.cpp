@@ -17,12 +17,14 @@
 #include <boost/json/value.hpp>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <future>
 #include <optional>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -200,6 +202,7 @@ struct DockerExecutor::Proc {
   std::vector<int> pending_signals;
   std::optional<std::pair<uint16_t, uint16_t>> wanted_size;
   bool resizing = false;
+  bool signalled = false;  // a signal was sent to it on request
   std::unique_ptr<char[]> buffer;
 };
 
@@ -225,6 +228,40 @@ constexpr const char* kGuardScript =
     "for n in $g; do kill -9 -\"$n\" 2>/dev/null; done\n"
     "exit 0\n";
 
+// The guard runs as `/bin/sh -c kGuardScript process-mcp-guard <instance>`, so that its command
+// line tells which server it guards; every process we start has kInstanceVariable=<instance>
+// in its environment (inherited by its children, also those that leave the process group).
+constexpr const char* kGuardName = "process-mcp-guard";
+constexpr const char* kInstanceVariable = "PROCESS_MCP_INSTANCE";
+
+// Run once at start-up: kills every process that carries an instance whose guard is not running
+// (a server that was SIGKILLed while its guard was down, or whose guard was killed or stopped)
+// and prints their pids. A live server's processes keep theirs: its guard runs from before its
+// first process until its end. POSIX sh and tr only.
+constexpr const char* kSweepScript =
+    "g=process-mcp-; g=\"${g}guard\"; v=PROCESS_MCP_INSTANCE=; live=' '\n"
+    "for d in /proc/[0-9]*; do\n"
+    "  c=$(tr '\\0' ' ' 2>/dev/null <\"$d/cmdline\") || continue\n"
+    "  case \"$c\" in *\" $g \"*) t=${c#*\" $g \"}; live=\"$live${t%% *} \" ;; esac\n"
+    "done\n"
+    "for d in /proc/[0-9]*; do\n"
+    "  p=${d#/proc/}\n"
+    "  o=$(tr '\\0' '\\n' 2>/dev/null <\"$d/environ\" | while IFS= read -r l; do\n"
+    "    case \"$l\" in \"$v\"*) echo \"${l#\"$v\"}\"; break ;; esac; done)\n"
+    "  [ -n \"$o\" ] || continue\n"
+    "  case \"$live\" in *\" $o \"*) continue ;; esac\n"
+    "  kill -9 \"$p\" 2>/dev/null && echo \"$p\"\n"
+    "done\n"
+    "true\n";
+
+// 16 random hex digits: this executor instance, as the guard and our processes name it.
+std::string new_instance_id() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
 }  // namespace
 
 DockerExecutor::DockerExecutor(const pmcp_host* host, const pmcp_executor_sink& sink, Config config,
@@ -234,6 +271,7 @@ DockerExecutor::DockerExecutor(const pmcp_host* host, const pmcp_executor_sink& 
       config_(std::move(config)),
       bridge_(std::move(bridge)),
       proxied_(config_.policy && !config_.allowed_domains.empty()),
+      instance_(new_instance_id()),
       work_(asio::make_work_guard(io_)),
       client_(io_, std::move(endpoint)) {
   default_cwd_ = config_.workdir;
@@ -341,7 +379,41 @@ asio::awaitable<void> DockerExecutor::setup_async() {
   }
   log(PMCP_LOG_INFO, std::string(created_ ? "created" : "using") + " container '" +
                          config_.container + "' (" + container_id_.substr(0, 12) + ")");
+  if (!created_) co_await sweep_leftovers();
+  // Our guard runs before our first process starts, so that a sweep by another server on the
+  // same container never takes our processes for leftovers.
   asio::co_spawn(io_, guard_loop(), asio::detached);
+  for (auto waited = 0ms; !guard_ && !guard_failed_ && waited < 10s; waited += 20ms)
+    co_await sleep_for(20ms);
+}
+
+asio::awaitable<void> DockerExecutor::sweep_leftovers() {
+  std::string out;
+  try {
+    out = trim(co_await run_helper(kSweepScript));
+  } catch (const std::exception& e) {
+    log(PMCP_LOG_WARN, "cannot look for processes left in container '" + config_.container +
+                           "' by an earlier server: " + e.what());
+    co_return;
+  }
+  std::string pids;
+  std::size_t count = 0;
+  for (std::size_t pos = 0; pos < out.size();) {
+    std::size_t end = out.find('\n', pos);
+    if (end == std::string::npos) end = out.size();
+    const std::string line = trim(out.substr(pos, end - pos));
+    pos = end + 1;
+    // Only the pids count; anything else the shell said (a process that just ended) does not.
+    if (line.empty() || line.size() > 18 ||
+        !std::all_of(line.begin(), line.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    pids += (pids.empty() ? "" : " ") + line;
+    ++count;
+  }
+  if (count == 0) co_return;
+  log(PMCP_LOG_WARN, "killed " + std::to_string(count) + " process" + (count == 1 ? "" : "es") +
+                         " left in container '" + config_.container +
+                         "' by a server that ended without stopping them (pid " + pids + ")");
 }
 
 asio::awaitable<void> DockerExecutor::ensure_container(bool initial) {
@@ -665,6 +737,11 @@ void DockerExecutor::spawn(const pmcp_spawn_options& o) {
       env.push_back(add);
     }
   }
+  {
+    const std::string mark = std::string(kInstanceVariable) + "=";
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(mark); });
+    env.push_back(mark + instance_);
+  }
   std::string cwd(sdk::view(o.cwd));
   if (cwd.empty()) cwd = default_cwd_;
   if (cwd.front() != '/') cwd = default_cwd_ + "/" + cwd;
@@ -771,13 +848,25 @@ asio::awaitable<std::string> DockerExecutor::create_exec(const std::string& body
     }
     // The container is gone or stopped (e.g. the engine restarted): bring it back once.
     if ((r.status == 404 || r.status == 409) && attempt == 0 && !stopping_ && recover) {
+      // One recovery at a time: two calls that both create the container race for its name,
+      // and the loser finds the name taken by a container that is not there yet.
+      if (recovering_) {
+        while (recovering_) co_await sleep_for(20ms);
+        continue;
+      }
       log(PMCP_LOG_WARN, "container '" + config_.container + "' is not running (" +
                              engine_message(r.body) + "); starting it again");
+      recovering_ = true;
       try {
         co_await ensure_container(false);
       } catch (const Error& e) {
+        recovering_ = false;
         throw ApiError(e.message, false);
+      } catch (...) {
+        recovering_ = false;
+        throw;
       }
+      recovering_ = false;
       if (proxied_ && !in_bridge_) {
         try {
           co_await ensure_bridge();
@@ -912,6 +1001,7 @@ asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
   // The stream ended: ask the engine for the exit status (it may lag behind by a moment).
   int32_t exit_code = -1, term_signal = 0;
   std::string message = failure;
+  bool engine_lost = false;
   if (message.empty()) {
     try {
       for (int attempt = 0;; ++attempt) {
@@ -937,10 +1027,28 @@ asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
         co_await sleep_for(20ms);
       }
     } catch (const std::exception& e) {
-      message = std::string("lost the Docker engine: ") + e.what();
+      message =
+          std::string("lost the Docker engine while the process ran (is dockerd running?): ") +
+          e.what();
+      engine_lost = true;
     }
   } else {
     message = "lost the connection to the process: " + message;
+  }
+  // A process that ended with its container (removed or stopped from outside, or by an engine
+  // restart) says so, rather than only "killed" or a failed exec inspect.
+  // An engine that shuts down reports the execs it cut off with no status (-1).
+  const bool unknown = exit_code < 0 && term_signal == 0;
+  if (!stopping_ && !engine_lost && (!message.empty() || term_signal == SIGKILL || unknown)) {
+    const std::string why =
+        co_await container_trouble((term_signal == SIGKILL && !p->signalled) || unknown);
+    if (!why.empty()) {
+      message = why + (message.empty() ? std::string() : " (" + message + ")");
+    } else if (unknown && message.empty()) {
+      message =
+          "the Docker engine ended the process's stream without an exit status (was dockerd "
+          "restarted or stopped?)";
+    }
   }
   p->ended = true;
   procs_.erase(p->id);
@@ -953,6 +1061,32 @@ asio::awaitable<void> DockerExecutor::finish(ProcPtr p, std::string failure) {
   // Like the host executor: what is left of the process group goes with the process.
   if (!stopping_ && p->pgid > 1) queue_signal({SIGKILL, p->pgid, p->id, true});
   if (p->pgid > 1 && guarded_.erase(p->pgid) > 0) guard_send("- " + std::to_string(p->pgid) + "\n");
+}
+
+asio::awaitable<std::string> DockerExecutor::container_trouble(bool wait_for_stop) {
+  const std::string& name = config_.container;
+  // A stopping container still reports itself running for a moment after its processes died.
+  for (int attempt = 0;; ++attempt) {
+    Response r;
+    try {
+      r = co_await client_.call(http::verb::get, "/containers/" + container_id_ + "/json", {}, 5s);
+    } catch (const ApiError& e) {
+      if (e.unreachable)
+        co_return "the Docker engine went away while the process ran (is dockerd running?)";
+      co_return std::string();
+    } catch (const std::exception&) {
+      co_return std::string();  // the exit is reported all the same, without a reason
+    }
+    if (r.status == 404) co_return "container '" + name + "' was removed while the process ran";
+    if (r.status != 200) co_return std::string();
+    const json::value info = parse_body(r);
+    const json::value* state = field(info, "State");
+    const json::value* running = state ? field(*state, "Running") : nullptr;
+    if (running && running->is_bool() && !running->as_bool())
+      co_return "container '" + name + "' stopped while the process ran";
+    if (!wait_for_stop || attempt >= 5) co_return std::string();
+    co_await sleep_for(200ms);
+  }
 }
 
 void DockerExecutor::kick_writer(const ProcPtr& p) {
@@ -984,6 +1118,7 @@ asio::awaitable<void> DockerExecutor::write_loop(ProcPtr p) {
 
 void DockerExecutor::send_signal(const ProcPtr& p, int signo) {
   if (p->pgid <= 1) return;
+  p->signalled = true;
   queue_signal({signo, p->pgid, p->id, false});
 }
 
@@ -1089,12 +1224,12 @@ asio::awaitable<void> DockerExecutor::helper_detached(std::string script, std::s
 // ---- the guard (io thread) ----
 
 asio::awaitable<void> DockerExecutor::guard_loop() {
-  const std::string body =
-      json::serialize(json::object{{"AttachStdin", true},
-                                   {"AttachStdout", true},
-                                   {"AttachStderr", true},
-                                   {"Tty", false},
-                                   {"Cmd", json::array{"/bin/sh", "-c", kGuardScript}}});
+  const std::string body = json::serialize(
+      json::object{{"AttachStdin", true},
+                   {"AttachStdout", true},
+                   {"AttachStderr", true},
+                   {"Tty", false},
+                   {"Cmd", json::array{"/bin/sh", "-c", kGuardScript, kGuardName, instance_}}});
   auto delay = 100ms;
   bool first = true;
   bool failing = false;
@@ -1141,6 +1276,7 @@ asio::awaitable<void> DockerExecutor::guard_loop() {
             "cannot start the guard of our processes in container '" + config_.container +
                 "': " + e.what());
       failing = true;
+      guard_failed_ = true;
     }
     if (guard_ == g) guard_.reset();
     if (stopping_) break;

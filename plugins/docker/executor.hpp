@@ -75,6 +75,8 @@ class DockerExecutor final : public sdk::ExecutorBase {
 
   // io thread: container.
   boost::asio::awaitable<void> setup_async();
+  // Kills what servers that are gone left in the container (see kSweepScript); logs it.
+  boost::asio::awaitable<void> sweep_leftovers();
   boost::asio::awaitable<void> ensure_container(bool initial);
   boost::asio::awaitable<void> ensure_image();
   boost::asio::awaitable<void> create_container();
@@ -99,6 +101,9 @@ class DockerExecutor final : public sdk::ExecutorBase {
   void handle_stream(Proc& p, int stream, const char* data, std::size_t size);
   void on_marker(Proc& p);
   boost::asio::awaitable<void> finish(ProcPtr p, std::string failure);
+  // Why a process may have ended with its container: removed, stopped, or the engine gone;
+  // "" when the container runs. wait_for_stop: give a container that is stopping a second.
+  boost::asio::awaitable<std::string> container_trouble(bool wait_for_stop);
   void kick_writer(const ProcPtr& p);
   boost::asio::awaitable<void> write_loop(ProcPtr p);
   void send_signal(const ProcPtr& p, int signo);
@@ -121,6 +126,9 @@ class DockerExecutor final : public sdk::ExecutorBase {
   bool net_dir_made_ = false;  // this instance created net_dir_
   bool drop_net_dir_ = false;  // no container mounts net_dir_ any more
   bool in_bridge_ = false;     // ensure_bridge() is under way (io thread)
+  // Random, per instance: in the environment of every process we start and on the guard's
+  // command line, so that a later server can tell our leftovers from a live server's processes.
+  const std::string instance_;
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
@@ -135,6 +143,7 @@ class DockerExecutor final : public sdk::ExecutorBase {
   std::string container_id_;
   std::string default_cwd_;
   bool created_ = false;  // this instance created the container
+  bool recovering_ = false;  // create_exec() is bringing the container back
   bool stopping_ = false;
   bool api_console_size_ = false;  // the engine takes ConsoleSize on exec create/start
   std::unordered_map<uint64_t, ProcPtr> procs_;
@@ -157,6 +166,7 @@ class DockerExecutor final : public sdk::ExecutorBase {
   struct Guard;
   std::shared_ptr<Guard> guard_;
   std::set<int64_t> guarded_;  // live process groups, re-sent when the guard restarts
+  bool guard_failed_ = false;  // a start of the guard failed (setup() stops waiting for it)
   boost::asio::awaitable<void> guard_loop();
   void guard_send(std::string line);
   void kick_guard_writer();

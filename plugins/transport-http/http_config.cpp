@@ -15,12 +15,13 @@ namespace json = boost::json;
 using pmcp::sdk::Error;
 
 // clang-format off
-constexpr std::array<std::string_view, 19> kKeys = {
+constexpr std::array<std::string_view, 20> kKeys = {
     "listen",          "path",           "allowed_hosts",      "allowed_origins",
     "auth_token",      "auth_token_env", "max_body_bytes",     "max_header_bytes",
-    "max_connections", "max_sessions",   "max_sessions_per_client", "idle_timeout_ms",
-    "session_timeout_ms", "history_events", "retry_ms",        "keepalive_ms",
-    "port_file",       "tls_cert",       "tls_key"};
+    "max_connections", "max_connections_per_client", "max_sessions",
+    "max_sessions_per_client", "idle_timeout_ms", "session_timeout_ms", "history_events",
+    "retry_ms",        "keepalive_ms",   "port_file",          "tls_cert",
+    "tls_key"};
 // clang-format on
 
 [[noreturn]] void fail(std::string_view key, std::string_view why) {
@@ -130,6 +131,8 @@ HttpConfig parse_http_config(std::string_view text) {
       config.max_header_bytes = get_uint(v, key, 1024, 1u << 20);
     } else if (key == "max_connections") {
       config.max_connections = get_uint(v, key, 1, 1u << 20);
+    } else if (key == "max_connections_per_client") {
+      config.max_connections_per_client = get_uint(v, key, 1, 1u << 20);
     } else if (key == "max_sessions") {
       config.max_sessions = get_uint(v, key, 1, 1u << 20);
     } else if (key == "max_sessions_per_client") {

@@ -23,6 +23,9 @@ struct HttpConfig {
   std::size_t max_body_bytes = 4u << 20;  // larger POST bodies get 413
   std::size_t max_header_bytes = 16u << 10;  // larger request headers get 431
   std::size_t max_connections = 512;         // further connections are closed at once
+  // Per remote address, so that one client (slow or silent connections) cannot take every
+  // connection from the others.
+  std::size_t max_connections_per_client = 256;
   std::size_t max_sessions = 256;            // further initialize requests get 503
   std::size_t max_sessions_per_client = 64;  // per remote address
   uint64_t idle_timeout_ms = 60000;  // a connection may wait this long for (the rest of) a request

@@ -276,6 +276,9 @@ class HttpTransport final : public pmcp::sdk::TransportBase {
   std::unordered_map<std::string, uint64_t> session_by_key_;
   std::unordered_map<std::string, std::size_t> sessions_per_client_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
+  std::unordered_map<std::string, std::size_t> connections_per_client_;
+  std::unordered_set<std::string> refused_clients_;  // at their limit, already logged
+  bool refusing_all_ = false;                         // at max_connections, already logged
   std::mutex live_mutex_;
   std::unordered_set<uint64_t> live_sessions_;
 };
@@ -571,25 +574,51 @@ void HttpTransport::accept() {
     if (ec) {
       log(PMCP_LOG_WARN, "accept failed: " + ec.message());
     } else if (connections_.size() >= config_.max_connections) {
-      log(PMCP_LOG_WARN, "refused a connection: max_connections (" +
-                             std::to_string(config_.max_connections) + ") reached");
+      // Said once until a connection closes: a flood of connections is not a flood of lines.
+      if (!refusing_all_) {
+        refusing_all_ = true;
+        log(PMCP_LOG_WARN, "refused connections: max_connections (" +
+                               std::to_string(config_.max_connections) + ") reached");
+      }
       beast::error_code ignored;
       socket.close(ignored);
     } else {
       beast::error_code addr_ec;
       auto peer = socket.remote_endpoint(addr_ec);
       std::string remote = addr_ec ? "?" : peer.address().to_string();
-      socket.set_option(tcp::no_delay(true), addr_ec);
-      auto connection = std::make_shared<Connection>(*this, std::move(socket), remote, tls_.get());
-      connections_[connection.get()] = connection;
-      connection->start();
+      std::size_t& count = connections_per_client_[remote];
+      if (count >= config_.max_connections_per_client) {
+        // Said once per burst: a client at its limit may retry many times a second.
+        if (!refused_clients_.contains(remote)) {
+          refused_clients_.insert(remote);
+          log(PMCP_LOG_WARN, "refused connections from " + remote +
+                                 ": max_connections_per_client (" +
+                                 std::to_string(config_.max_connections_per_client) +
+                                 ") reached");
+        }
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        ++count;
+        socket.set_option(tcp::no_delay(true), addr_ec);
+        auto connection =
+            std::make_shared<Connection>(*this, std::move(socket), remote, tls_.get());
+        connections_[connection.get()] = connection;
+        connection->start();
+      }
     }
     accept();
   });
 }
 
 void HttpTransport::connection_closed(Connection& connection) {
-  connections_.erase(&connection);
+  if (connections_.erase(&connection) > 0) {
+    auto count = connections_per_client_.find(connection.remote());
+    if (count != connections_per_client_.end() && --count->second == 0)
+      connections_per_client_.erase(count);
+    refused_clients_.erase(connection.remote());
+    refusing_all_ = false;
+  }
   if (connection.session_id == 0) return;
   auto it = sessions_.find(connection.session_id);
   if (it == sessions_.end()) return;

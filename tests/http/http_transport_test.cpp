@@ -1,8 +1,10 @@
 // Tests of the Streamable HTTP transport against the real server binary on 127.0.0.1: sessions,
 // auth, Host/Origin checks, limits, SSE resumption after a dropped stream, concurrent clients,
 // and the same over TLS.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -93,6 +95,7 @@ class Server {
   }
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   bool exited() const { return exited_; }
   std::string log() const { return read_file(dir_ / "server.log"); }
 
@@ -133,11 +136,14 @@ bhttp::request<bhttp::string_body> make_request(bhttp::verb method, uint16_t por
   return req;
 }
 
-// One request on a fresh connection; the whole response (SSE responses end when the stream does).
+// One request on a fresh connection from the loopback address from; the whole response (SSE
+// responses end when the stream does).
 Reply request(uint16_t port, bhttp::verb method, const Headers& headers = {},
-              std::string body = {}) {
+              std::string body = {}, const std::string& from = "127.0.0.1") {
   asio::io_context io;
   tcp::socket socket(io);
+  socket.open(tcp::v4());
+  socket.bind(tcp::endpoint(asio::ip::make_address(from), 0));
   socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   timeval tv{30, 0};
   setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -165,8 +171,9 @@ std::string initialize_body(int id = 1) {
 }
 
 // initialize + notifications/initialized; returns the session id.
-std::string open_session(uint16_t port, const Headers& extra = {}) {
-  Reply init = request(port, bhttp::verb::post, extra, initialize_body());
+std::string open_session(uint16_t port, const Headers& extra = {},
+                         const std::string& from = "127.0.0.1") {
+  Reply init = request(port, bhttp::verb::post, extra, initialize_body(), from);
   EXPECT_EQ(init.status, 200u) << init.body;
   std::string session = init.header("mcp-session-id");
   EXPECT_FALSE(session.empty());
@@ -174,7 +181,7 @@ std::string open_session(uint16_t port, const Headers& extra = {}) {
   headers.emplace_back("Mcp-Session-Id", session);
   headers.emplace_back("MCP-Protocol-Version", "2025-11-25");
   Reply ack = request(port, bhttp::verb::post, headers,
-                      R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+                      R"({"jsonrpc":"2.0","method":"notifications/initialized"})", from);
   EXPECT_EQ(ack.status, 202u);
   EXPECT_TRUE(ack.body.empty());
   return session;
@@ -449,6 +456,323 @@ TEST(HttpTransport, ManyConcurrentClients) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), kClients) << server.log();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abuse: slowloris clients, a thousand idle sessions, SSE clients that never read. Meanwhile
+// another client must be answered quickly, within the configured limits. The abusers connect
+// from other loopback addresses (127.0.0.2 and up), so that the per-client limits apply to them
+// and not to the client that is watched.
+
+using Clock = std::chrono::steady_clock;
+
+std::string ping_body(int id) {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"method":"ping"})";
+}
+
+std::string ps_body(int id) {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+         R"(,"method":"tools/call","params":{"name":"ps","arguments":{}}})";
+}
+
+// Another client: a ping or a tools/call of ps every 100 ms, each on a fresh connection from
+// 127.0.0.1. Its results are read after stop().
+class Prober {
+ public:
+  explicit Prober(uint16_t port) : port_(port), session_(open_session(port)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Prober() { stop(); }
+  void stop() {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    thread_.join();
+  }
+  Clock::duration slowest() const { return slowest_; }
+  int answered() const { return answered_; }
+  const std::vector<std::string>& failures() const { return failures_; }
+  std::string report() const {
+    std::string text = std::to_string(answered_) + " answered, slowest " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          slowest_).count()) +
+                       " ms, " + std::to_string(failures_.size()) + " failed";
+    for (std::size_t i = 0; i < failures_.size() && i < 5; ++i) text += "\n  " + failures_[i];
+    return text;
+  }
+
+ private:
+  void run() {
+    for (int id = 1000; !stop_; ++id) {
+      const bool ping = id % 2 == 0;
+      const auto start = Clock::now();
+      try {
+        Reply reply = request(port_, bhttp::verb::post, session_headers(session_),
+                              ping ? ping_body(id) : ps_body(id));
+        const auto took = Clock::now() - start;
+        if (reply.status != 200 || reply.body.find("\"result\"") == std::string::npos) {
+          failures_.push_back((ping ? "ping: " : "ps: ") + std::to_string(reply.status) + " " +
+                              reply.body.substr(0, 200));
+        } else {
+          ++answered_;
+          slowest_ = std::max(slowest_, took);
+        }
+      } catch (const std::exception& e) {
+        failures_.push_back(std::string(ping ? "ping: " : "ps: ") + e.what());
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  uint16_t port_;
+  std::string session_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  Clock::duration slowest_{};
+  int answered_ = 0;
+  std::vector<std::string> failures_;
+};
+
+// A blocking TCP connection from the loopback address from; -1 when it fails. rcvbuf > 0 sets a
+// small receive buffer before connecting (a client that reads slowly fills it at once).
+int connect_from(const std::string& from, uint16_t port, int rcvbuf = 0) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from.c_str(), &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof(remote)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when the server has closed (or answered on) a connection we never read from.
+bool closed_by_server(int fd) {
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+// The server's open sockets (its connections, the listener and whatever else it holds).
+int socket_count(pid_t pid) {
+  int count = 0;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::error_code link_ec;
+    auto target = std::filesystem::read_symlink(entry.path(), link_ec);
+    if (!link_ec && target.string().rfind("socket:", 0) == 0) ++count;
+  }
+  return count;
+}
+
+// Slowloris: 100 connections from one address that send a request header a byte every 100 ms
+// and reconnect when cut. Each is cut idle_timeout_ms after it opened although it keeps
+// sending, at most max_connections_per_client are held at once, and the other client is
+// answered within a second throughout.
+TEST(HttpAbuse, SlowlorisConnectionsAreCutAndCannotStarveOthers) {
+  Server server("idle_timeout_ms = 2000\nmax_connections = 64\nmax_connections_per_client = 32\n");
+  ASSERT_NE(server.port(), 0) << server.log();
+  Prober prober(server.port());
+  struct Slow {
+    int fd;
+    Clock::time_point opened;
+    std::size_t sent = 0;
+  };
+  const std::string head = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " +
+                           std::string(4000, 'a');
+  std::vector<Slow> slow;
+  Clock::duration longest{};
+  int cut_after_a_while = 0;  // accepted, fed for more than a second, then cut by the server
+  int connects = 0;
+  std::size_t most_held = 0;
+  const auto end = Clock::now() + 8s;
+  while (Clock::now() < end) {
+    while (slow.size() < 100) {
+      int fd = connect_from("127.0.0.2", server.port());
+      ASSERT_GE(fd, 0) << "connect: " << strerror(errno);
+      ++connects;
+      slow.push_back({fd, Clock::now()});
+    }
+    std::this_thread::sleep_for(100ms);
+    std::size_t held = 0;
+    for (auto it = slow.begin(); it != slow.end();) {
+      const auto age = Clock::now() - it->opened;
+      bool closed = closed_by_server(it->fd);
+      if (!closed && it->sent < head.size()) {
+        closed = ::send(it->fd, head.data() + it->sent, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1;
+        ++it->sent;
+      }
+      if (closed) {
+        if (age > 1s) ++cut_after_a_while;
+        longest = std::max(longest, age);
+        ::close(it->fd);
+        it = slow.erase(it);
+        continue;
+      }
+      if (age > 500ms) ++held;
+      ++it;
+    }
+    most_held = std::max(most_held, held);
+  }
+  for (auto& s : slow) ::close(s.fd);
+  prober.stop();
+  EXPECT_TRUE(prober.failures().empty()) << prober.report();
+  EXPECT_LT(prober.slowest(), 1s) << prober.report();
+  EXPECT_GT(prober.answered(), 20) << prober.report();
+  // The header deadline: idle_timeout_ms from the connection's start, not from its last byte.
+  EXPECT_GT(cut_after_a_while, 0);
+  EXPECT_LT(longest, 4500ms) << "a slow connection was held for "
+                             << std::chrono::duration_cast<std::chrono::milliseconds>(longest)
+                                    .count()
+                             << " ms";
+  EXPECT_LE(most_held, 32u);
+  EXPECT_GT(connects, 100);
+  EXPECT_NE(server.log().find("max_connections_per_client (32) reached"), std::string::npos)
+      << server.log();
+}
+
+// A thousand initialize requests, 100 from one address and 50 from each of 18 others, and
+// nothing more: max_sessions_per_client (64) and max_sessions (256) hold with a clear 503 and
+// Retry-After, the other client goes on, and once session_timeout_ms passes the idle sessions
+// are gone and new ones can be made.
+TEST(HttpAbuse, AThousandIdleSessionsMeetTheLimitsAndExpire) {
+  Server server("session_timeout_ms = 15000\n");  // max_sessions 256, 64 per client
+  ASSERT_NE(server.port(), 0) << server.log();
+  Prober prober(server.port());
+  struct Count {
+    int ok = 0, per_client = 0, global = 0, other = 0;
+  };
+  std::map<std::string, Count> counts;
+  std::vector<std::string> created;
+  std::string other;
+  const auto start = Clock::now();
+  auto attempt = [&](const std::string& from, int id) {
+    Reply r = request(server.port(), bhttp::verb::post, {}, initialize_body(id), from);
+    Count& c = counts[from];
+    if (r.status == 200 && !r.header("mcp-session-id").empty()) {
+      ++c.ok;
+      created.push_back(r.header("mcp-session-id"));
+    } else if (r.status == 503 && r.header("retry-after") == "5" &&
+               r.body.find("too many sessions from this client") != std::string::npos) {
+      ++c.per_client;
+    } else if (r.status == 503 && r.header("retry-after") == "5" &&
+               r.body.find("too many sessions") != std::string::npos) {
+      ++c.global;
+    } else {
+      ++c.other;
+      if (other.empty()) other = std::to_string(r.status) + " " + r.body;
+    }
+  };
+  int id = 1;
+  for (int i = 0; i < 100; ++i) attempt("127.0.0.2", id++);
+  for (int a = 3; a <= 20; ++a) {
+    for (int i = 0; i < 50; ++i) attempt("127.0.0." + std::to_string(a), id++);
+  }
+  const auto took = Clock::now() - start;
+  ASSERT_LT(took, 12s) << "the sessions must be made well within session_timeout_ms";
+  int ok = 0, per_client = 0, global = 0, others = 0;
+  for (const auto& [from, c] : counts) {
+    ok += c.ok;
+    per_client += c.per_client;
+    global += c.global;
+    others += c.other;
+  }
+  EXPECT_EQ(others, 0) << other;
+  EXPECT_EQ(counts["127.0.0.2"].ok, 64);
+  EXPECT_EQ(counts["127.0.0.2"].per_client, 36);
+  EXPECT_EQ(ok, 255);  // with the watching client's own session: max_sessions
+  EXPECT_EQ(per_client, 36);
+  EXPECT_EQ(global, 1000 - 255 - 36);
+  // The idle sessions expire (the watching one is in use and stays). A request keeps a session
+  // alive, so each look uses another one, from the newest down.
+  ASSERT_EQ(created.size(), 255u);
+  const auto expired = Clock::now() + 25s;
+  bool gone = false;
+  std::size_t looked = created.size();
+  while (!gone && Clock::now() < expired && looked > 100) {
+    std::this_thread::sleep_for(500ms);
+    gone = request(server.port(), bhttp::verb::post, session_headers(created[--looked]),
+                   ping_body(1))
+               .status == 404;
+  }
+  EXPECT_TRUE(gone) << "an idle session did not expire";
+  for (std::size_t i = 0; i < looked; i += 7) {
+    EXPECT_EQ(request(server.port(), bhttp::verb::post, session_headers(created[i]),
+                      ping_body(2))
+                  .status,
+              404u);
+  }
+  EXPECT_EQ(request(server.port(), bhttp::verb::post, {}, initialize_body(5000), "127.0.0.2")
+                .status,
+            200u);
+  prober.stop();
+  EXPECT_TRUE(prober.failures().empty()) << prober.report();
+  EXPECT_LT(prober.slowest(), 1s) << prober.report();
+  EXPECT_NE(server.log().find("max_sessions (256) reached"), std::string::npos);
+}
+
+// SSE clients that never read: eight sessions, each with a standalone GET stream and a POST
+// whose answer turns into an SSE stream (a progress notification, then a result of about 6 MB,
+// more than the kernel buffers of a connection hold), none of them read, with a small receive
+// buffer. The server's writes to them stall; each stalled stream is dropped after
+// idle_timeout_ms (its events stay in the session's history for Last-Event-ID), nothing waits on
+// them, and the other client is answered within a second.
+TEST(HttpAbuse, SseClientsThatNeverReadAreDroppedAndBlockNobody) {
+  Server server(
+      "idle_timeout_ms = 2000\n\n[defaults]\noutput_truncate = 8000000\n\n"
+      "[limits]\noutput_buffer_bytes = 8388608\n");
+  ASSERT_NE(server.port(), 0) << server.log();
+  const int baseline = socket_count(server.pid());
+  Prober prober(server.port());
+  std::vector<int> stalled;
+  const std::string big = "sleep 1.5; head -c 3000000 /dev/zero | tr '\\0' x";
+  int id = 1;
+  for (int client = 0; client < 8; ++client) {
+    std::string session = open_session(server.port(), {}, "127.0.0.3");
+    auto send_request = [&](bhttp::verb method, Headers headers, std::string body) {
+      int fd = connect_from("127.0.0.3", server.port(), 4096);
+      ASSERT_GE(fd, 0);
+      auto req = make_request(method, server.port(), headers, std::move(body));
+      std::ostringstream os;
+      os << req;
+      const std::string bytes = os.str();
+      ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+                static_cast<ssize_t>(bytes.size()));
+      stalled.push_back(fd);
+    };
+    Headers get = session_headers(session);
+    get.emplace_back("Accept", "text/event-stream");
+    send_request(bhttp::verb::get, get, {});
+    send_request(bhttp::verb::post, session_headers(session), spawn_body(id++, big, true));
+  }
+  // All 16 are open, then the 8 POST streams stall on their big results and are dropped; the
+  // GET streams, which carry small events only, stay.
+  int peak = 0;
+  int now = 0;
+  const auto end = Clock::now() + 15s;
+  bool dropped = false;
+  while (Clock::now() < end && !dropped) {
+    std::this_thread::sleep_for(250ms);
+    now = socket_count(server.pid());
+    peak = std::max(peak, now);
+    dropped = peak >= baseline + 16 && now <= baseline + 8 + 2;
+  }
+  prober.stop();
+  EXPECT_GE(peak, baseline + 16) << "the stalled streams were not all open at once";
+  EXPECT_TRUE(dropped) << "server sockets: " << baseline << " before, " << peak << " at most, "
+                       << now << " at the end";
+  EXPECT_TRUE(prober.failures().empty()) << prober.report();
+  EXPECT_LT(prober.slowest(), 1s) << prober.report();
+  EXPECT_GT(prober.answered(), 10) << prober.report();
+  for (int fd : stalled) ::close(fd);
 }
 
 }  // namespace
