@@ -118,15 +118,7 @@ describe('client abuse over stdio', () => {
       raw.proc.stdin.write(text);
       await sleep(1000);
       raw.proc.kill('SIGTERM');
-      const exit = await new Promise((resolve, reject) => {
-        if (raw.exited) return resolve(raw.exited);
-        const timer = setTimeout(() => reject(new Error(
-          `the server did not exit within 15 s of SIGTERM${raw.stderrTail()}`)), 15000);
-        raw.proc.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          resolve({ code, signal });
-        });
-      });
+      const exit = await raw.waitExit(15000);
       assert.deepEqual(exit, { code: 0, signal: null }, raw.stderrTail());
     } finally {
       raw.proc.stdout.resume();
@@ -260,15 +252,7 @@ describe('client abuse over stdio', () => {
         { jsonrpc: '2.0', id: 106, method: 'ping' },
       ];
       raw.proc.stdin.end(lines.map((m) => `${JSON.stringify(m)}\n`).join(''));
-      const exit = await new Promise((resolve, reject) => {
-        if (raw.exited) return resolve(raw.exited);
-        const timer = setTimeout(() => reject(new Error(
-          `the server did not exit within 15 s${raw.stderrTail()}`)), 15000);
-        raw.proc.once('exit', (code, signal) => {
-          clearTimeout(timer);
-          resolve({ code, signal });
-        });
-      });
+      const exit = await raw.waitExit(15000);
       assert.deepEqual(exit, { code: 0, signal: null }, raw.stderrTail());
       await until(() => raw.proc.stdout.readableEnded, 5000, 'the end of the output');
       const answered = raw.messages.filter((m) => m.id > 100).map((m) => m.id);

@@ -226,15 +226,7 @@ describe('process faults', () => {
           const started = Date.now();
           if (end === 'end of input') raw.proc.stdin.end();
           else raw.proc.kill(end);
-          const exit = await new Promise((resolve, reject) => {
-            if (raw.exited) return resolve(raw.exited);
-            const timer = setTimeout(() => reject(new Error(
-              `the server did not exit within 15 s${raw.stderrTail()}`)), 15000);
-            raw.proc.once('exit', (code, signal) => {
-              clearTimeout(timer);
-              resolve({ code, signal });
-            });
-          });
+          const exit = await raw.waitExit(15000);
           if (end === 'SIGKILL') assert.equal(exit.signal, 'SIGKILL');
           else assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}${raw.stderrTail()}`);
           // The ladder waits kill_grace_ms (2 s) for the child that ignores SIGTERM.

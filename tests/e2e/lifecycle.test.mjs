@@ -28,18 +28,6 @@ async function startSleeps(raw) {
   return durations;
 }
 
-function waitExit(raw, timeoutMs) {
-  if (raw.exited) return Promise.resolve(raw.exited);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(
-      `the server did not exit within ${timeoutMs} ms${raw.stderrTail()}`)), timeoutMs);
-    raw.proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
-}
-
 describe('server lifecycle', () => {
   test('after the server is SIGKILLed, none of its processes survive', async () => {
     const server = await McpServer.start();
@@ -70,7 +58,7 @@ describe('server lifecycle', () => {
       durations = await startSleeps(raw);
       const started = Date.now();
       raw.proc.stdin.end();
-      const exit = await waitExit(raw, 10000);
+      const exit = await raw.waitExit(10000);
       assert.equal(exit.code, 0, `exit ${JSON.stringify(exit)}${raw.stderrTail()}`);
       assert.ok(Date.now() - started < 8000);
       await until(() => durations.every((d) => sleepsOf(d).length === 0), 5000,
@@ -92,7 +80,7 @@ describe('server lifecycle', () => {
       await raw.initialize();
       durations = await startSleeps(raw);
       raw.proc.kill('SIGTERM');
-      const exit = await waitExit(raw, 10000);
+      const exit = await raw.waitExit(10000);
       assert.ok(exit.code === 0 || exit.signal === 'SIGTERM',
         `exit ${JSON.stringify(exit)}${raw.stderrTail()}`);
       await until(() => durations.every((d) => sleepsOf(d).length === 0), 5000,

@@ -495,6 +495,19 @@ export class RawServer {
     return this.proc.pid;
   }
 
+  // The server's exit status ({ code, signal }), once it has exited; fails after timeoutMs.
+  waitExit(timeoutMs = 15000) {
+    if (this.exited) return Promise.resolve(this.exited);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(
+        `the server did not exit within ${timeoutMs} ms${this.stderrTail()}`)), timeoutMs);
+      this.proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    });
+  }
+
   stderrTail(chars = 3000) {
     const text = this.stderrText.slice(-chars);
     return text ? `\n--- server stderr (tail) ---\n${text}` : '\n(server stderr empty)';
