@@ -15,7 +15,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 
-import { hostProcesses, RawServer, sleep, uniqueSleep, until } from './lib/server.mjs';
+import {
+  hostProcesses, memoryBoundsApply, RawServer, sleep, uniqueSleep, until,
+} from './lib/server.mjs';
 
 const MiB = 1024 * 1024;
 
@@ -57,7 +59,7 @@ function parseErrors(raw) {
 
 describe('client abuse over stdio', () => {
   test('10,000 pipelined requests, answers unread: backpressure, bounded memory, every answer',
-    async () => {
+    async (t) => {
       const raw = await started();
       const N = 10000;
       try {
@@ -78,7 +80,7 @@ describe('client abuse over stdio', () => {
         // Not reading: the server must stop reading too, and not buffer 5,000 large answers in
         // memory (without flow control it did, about 10 MiB more each second here).
         let peak = base;
-        for (let t = 0; t < 4000; t += 200) {
+        for (let waited = 0; waited < 4000; waited += 200) {
           await sleep(200);
           peak = Math.max(peak, rss(raw.pid));
         }
@@ -87,8 +89,10 @@ describe('client abuse over stdio', () => {
           `${mb(base)} before, peak ${mb(peak)} unread; ${unread} request bytes still unread`);
         assert.ok(unread > 0,
           'the server read all 10,000 requests while its answers were not read');
-        assert.ok(peak - base < 32 * MiB,
-          `RSS grew by ${mb(peak - base)} while answers were not read`);
+        if (memoryBoundsApply(t)) {
+          assert.ok(peak - base < 32 * MiB,
+            `RSS grew by ${mb(peak - base)} while answers were not read`);
+        }
         // Reading again: every answer arrives, exactly once.
         raw.proc.stdout.resume();
         await until(() => raw.messages.filter((m) => m.id >= first).length >= N, 60000,
@@ -127,7 +131,7 @@ describe('client abuse over stdio', () => {
   });
 
   test('a 100 MB line is refused with a clear error, read in bounded memory, and the server ' +
-    'goes on', async () => {
+    'goes on', async (t) => {
     const raw = await started();
     let sampler;
     try {
@@ -149,7 +153,9 @@ describe('client abuse over stdio', () => {
       assert.match(refusal.error.message, /larger than 16777216 bytes/);
       assert.match(refusal.error.message, /max_message_bytes/);
       assert.equal(refusal.error.data?.maxMessageBytes, 16 * MiB);
-      assert.ok(peak - base < 50 * MiB, `RSS grew by ${mb(peak - base)}`);
+      if (memoryBoundsApply(t)) {
+        assert.ok(peak - base < 50 * MiB, `RSS grew by ${mb(peak - base)}`);
+      }
       // The id is found only when it comes before the oversized part; else it is null.
       await writeAll(raw, `{"jsonrpc":"2.0","method":"ping","params":{"pad":"${'b'.repeat(17 * MiB)}` +
         '"},"id":7}\n');

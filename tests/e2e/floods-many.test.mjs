@@ -104,7 +104,7 @@ describe('many children writing at once', () => {
     }
     const seen = await watcher.stop();
     t.diagnostic(seen.summary);
-    const memory = checkMemory(server, baselineKb, { processes: COUNT, bufferBytes });
+    const memory = checkMemory(t, server, baselineKb, { processes: COUNT, bufferBytes });
     t.diagnostic(`peak RSS ${(memory.peakKb / 1024).toFixed(1)} MiB, bound ` +
       `${(memory.boundKb / 1024).toFixed(1)} MiB`);
     assert.deepEqual(seen.problems, [], seen.summary);

@@ -466,6 +466,16 @@ TEST(HttpTransport, ManyConcurrentClients) {
 
 using Clock = std::chrono::steady_clock;
 
+// How long the watched client may wait for an answer. A sanitizer build does the same work
+// several times slower (under TSan, making the eight 6 MB answers of the SSE test held the core
+// thread for about 3 s), so it gets more time there; what those builds show is that nothing
+// races, leaks or deadlocks. The release build checks the 1 s.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr auto kAnswerBound = 5s;
+#else
+constexpr auto kAnswerBound = 1s;
+#endif
+
 std::string ping_body(int id) {
   return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"method":"ping"})";
 }
@@ -576,7 +586,7 @@ int socket_count(pid_t pid) {
 // Slowloris: 100 connections from one address that send a request header a byte every 100 ms
 // and reconnect when cut. Each is cut idle_timeout_ms after it opened although it keeps
 // sending, at most max_connections_per_client are held at once, and the other client is
-// answered within a second throughout.
+// answered within kAnswerBound throughout.
 TEST(HttpAbuse, SlowlorisConnectionsAreCutAndCannotStarveOthers) {
   Server server("idle_timeout_ms = 2000\nmax_connections = 64\nmax_connections_per_client = 32\n");
   ASSERT_NE(server.port(), 0) << server.log();
@@ -625,7 +635,7 @@ TEST(HttpAbuse, SlowlorisConnectionsAreCutAndCannotStarveOthers) {
   for (auto& s : slow) ::close(s.fd);
   prober.stop();
   EXPECT_TRUE(prober.failures().empty()) << prober.report();
-  EXPECT_LT(prober.slowest(), 1s) << prober.report();
+  EXPECT_LT(prober.slowest(), kAnswerBound) << prober.report();
   EXPECT_GT(prober.answered(), 20) << prober.report();
   // The header deadline: idle_timeout_ms from the connection's start, not from its last byte.
   EXPECT_GT(cut_after_a_while, 0);
@@ -715,7 +725,7 @@ TEST(HttpAbuse, AThousandIdleSessionsMeetTheLimitsAndExpire) {
             200u);
   prober.stop();
   EXPECT_TRUE(prober.failures().empty()) << prober.report();
-  EXPECT_LT(prober.slowest(), 1s) << prober.report();
+  EXPECT_LT(prober.slowest(), kAnswerBound) << prober.report();
   EXPECT_NE(server.log().find("max_sessions (256) reached"), std::string::npos);
 }
 
@@ -724,7 +734,7 @@ TEST(HttpAbuse, AThousandIdleSessionsMeetTheLimitsAndExpire) {
 // more than the kernel buffers of a connection hold), none of them read, with a small receive
 // buffer. The server's writes to them stall; each stalled stream is dropped after
 // idle_timeout_ms (its events stay in the session's history for Last-Event-ID), nothing waits on
-// them, and the other client is answered within a second.
+// them, and the other client is answered within kAnswerBound.
 TEST(HttpAbuse, SseClientsThatNeverReadAreDroppedAndBlockNobody) {
   Server server(
       "idle_timeout_ms = 2000\n\n[defaults]\noutput_truncate = 8000000\n\n"
@@ -770,7 +780,7 @@ TEST(HttpAbuse, SseClientsThatNeverReadAreDroppedAndBlockNobody) {
   EXPECT_TRUE(dropped) << "server sockets: " << baseline << " before, " << peak << " at most, "
                        << now << " at the end";
   EXPECT_TRUE(prober.failures().empty()) << prober.report();
-  EXPECT_LT(prober.slowest(), 1s) << prober.report();
+  EXPECT_LT(prober.slowest(), kAnswerBound) << prober.report();
   EXPECT_GT(prober.answered(), 10) << prober.report();
   for (int fd : stalled) ::close(fd);
 }

@@ -3,9 +3,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
-import { McpServer, hostProcesses, sleep, until } from './server.mjs';
+import {
+  McpServer, SANITIZER, hostProcesses, memoryBoundsApply, sleep, until,
+} from './server.mjs';
 
-export const MAX_PING_MS = 1000;
+// A sanitizer build runs several times slower and stops now and then for its own work (TSan
+// most of all: one pause of about 1.5 s was seen in a 100 MiB flood); its pings get more time.
+export const MAX_PING_MS = SANITIZER ? 5000 : 1000;
 const PING_EVERY_MS = 100;
 export const MiB = 1 << 20;
 // What the server may use beyond its output buffers and its starting size: stacks, malloc's
@@ -64,11 +68,13 @@ export function watch(server, { maxPingMs = MAX_PING_MS } = {}) {
 }
 
 // The server's peak RSS must stay below its size before the flood plus what `processes`
-// processes may keep in their two output buffers each, plus SLACK_BYTES.
-export function checkMemory(server, baselineKb, { processes, bufferBytes }) {
+// processes may keep in their two output buffers each, plus SLACK_BYTES (release builds only:
+// see memoryBoundsApply; t is the test, for its diagnostic).
+export function checkMemory(t, server, baselineKb, { processes, bufferBytes }) {
   const boundKb = baselineKb +
     (processes * (2 * bufferBytes + PER_PROCESS_BYTES) + SLACK_BYTES) / 1024;
   const peakKb = statusKb(server.pid, 'VmHWM');
+  if (!memoryBoundsApply(t)) return { peakKb, boundKb };
   assert.ok(peakKb <= boundKb,
     `peak RSS ${(peakKb / 1024).toFixed(1)} MiB above the bound ` +
     `${(boundKb / 1024).toFixed(1)} MiB (${(baselineKb / 1024).toFixed(1)} MiB at the start, ` +
