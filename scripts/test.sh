@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds process-mcp and passes the whole test suite: unit, ABI, integration, end-to-end
 # tests (official MCP client) and the Debian packages (built, linted, installed into a clean
-# root) on the release build, then unit and integration tests again
-# under AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzz harness for a minute. This
-# is the command CI runs.
+# root) on the release build; then unit, integration, HTTP and end-to-end tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer at every server's exit) and under
+# ThreadSanitizer; then each fuzz harness for about a minute. This is the command CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-debian.sh
@@ -25,10 +25,15 @@ cmake --preset release
 cmake --build --preset release
 ctest --preset release
 
-echo "== asan build (ASan + UBSan): unit and integration tests"
+echo "== asan build (ASan + UBSan, LeakSanitizer at exit): unit, integration, HTTP and end-to-end tests"
 cmake --preset asan
 cmake --build --preset asan
 ctest --preset asan
+
+echo "== tsan build (ThreadSanitizer): unit, integration, HTTP and end-to-end tests"
+cmake --preset tsan
+cmake --build --preset tsan
+ctest --preset tsan
 
 echo "== fuzz build (clang, libFuzzer + ASan + UBSan): every harness for about a minute from its corpus"
 cmake --preset fuzz
