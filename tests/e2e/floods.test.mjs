@@ -28,7 +28,7 @@ describe('a child writing 1 GiB as fast as it can', () => {
   test('the server keeps answering, stays bounded, counts every byte and keeps the tail',
     async (t) => {
       const marker = `flood-${uniqueSleep('')}`;
-      // A sanitizer build reads about 15 MB/s (TSan): a quarter as much there, still 256 times
+      // A TSan build read about 13 MB/s: a quarter as much under a sanitizer, still 256 times
       // the buffer.
       const total = (SANITIZER ? 256 : 1024) * MiB;
       t.diagnostic(`${total / MiB} MiB`);

@@ -233,7 +233,7 @@ export const SANITIZER = process.env.PMCP_E2E_SANITIZER ?? '';
 // checked, and why.
 export function memoryBoundsApply(t) {
   if (!SANITIZER) return true;
-  t?.diagnostic?.(`RSS bound not checked: a ${SANITIZER} build's RSS is mostly the ` +
+  t.diagnostic(`RSS bound not checked: a ${SANITIZER} build's RSS is mostly the ` +
     `sanitizer's; the release run checks it`);
   return false;
 }
