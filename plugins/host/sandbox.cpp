@@ -14,6 +14,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <utility>
 
 #include "pmcp/plugin.hpp"
@@ -209,28 +210,53 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
       unavailable_ = std::string("cannot start the network proxy: ") + e.what();
     }
   }
-  if (unavailable_.empty()) unavailable_ = probe();
   if (!unavailable_.empty()) {
-    unavailable_ = "the host sandbox is not available: " + unavailable_ + kWayOut;
-    sdk::log(host_, PMCP_LOG_ERROR, unavailable_ + "; every command will be refused");
+    conclude(std::move(unavailable_));
     return;
   }
-  const auto list = [](const std::vector<std::string>& items) {
-    std::string out;
-    for (const std::string& i : items) out += (out.empty() ? "" : ", ") + i;
-    return out.empty() ? std::string("none") : out;
-  };
-  std::vector<std::string> writable = config_.allow_write;
-  if (!writable_dir_.empty()) writable.insert(writable.begin(), writable_dir_);
-  sdk::log(host_, PMCP_LOG_INFO,
-           "host sandbox on (" + bwrap_ + "): writable " + list(writable) + "; deny_read " +
-               list(config_.deny_read) + "; deny_write " + list(config_.deny_write) + "; network " +
-               (network_ ? "through the proxy, allowed " + list(config_.allowed_domains) +
-                               ", denied " + list(config_.denied_domains)
-                         : std::string("none")));
+  probed_ = false;
+  try {
+    probe_thread_ = std::thread([this] { conclude(probe()); });
+  } catch (const std::system_error& e) {
+    probed_ = true;
+    conclude(std::string("cannot start a thread for the trial sandbox: ") + e.what());
+  }
+}
+
+void Sandbox::conclude(std::string unavailable) {
+  if (!unavailable.empty()) {
+    unavailable = "the host sandbox is not available: " + unavailable + kWayOut;
+    sdk::log(host_, PMCP_LOG_ERROR, unavailable + "; every command will be refused");
+  } else {
+    const auto list = [](const std::vector<std::string>& items) {
+      std::string out;
+      for (const std::string& i : items) out += (out.empty() ? "" : ", ") + i;
+      return out.empty() ? std::string("none") : out;
+    };
+    std::vector<std::string> writable = config_.allow_write;
+    if (!writable_dir_.empty()) writable.insert(writable.begin(), writable_dir_);
+    sdk::log(host_, PMCP_LOG_INFO,
+             "host sandbox on (" + bwrap_ + "): writable " + list(writable) + "; deny_read " +
+                 list(config_.deny_read) + "; deny_write " + list(config_.deny_write) +
+                 "; network " +
+                 (network_ ? "through the proxy, allowed " + list(config_.allowed_domains) +
+                                 ", denied " + list(config_.denied_domains)
+                           : std::string("none")));
+  }
+  std::lock_guard lock(probe_mutex_);
+  unavailable_ = std::move(unavailable);
+  probed_ = true;
+  probe_done_.notify_all();
+}
+
+const std::string& Sandbox::unavailable() const {
+  std::unique_lock lock(probe_mutex_);
+  probe_done_.wait(lock, [this] { return probed_; });
+  return unavailable_;
 }
 
 Sandbox::~Sandbox() {
+  if (probe_thread_.joinable()) probe_thread_.join();  // at most the probe's time limit
   if (proxy_ != nullptr) proxy_->stop();
   if (private_dir_.empty()) return;
   rmdir(hidden_dir_.c_str());

@@ -2,8 +2,11 @@
 // policy into the bubblewrap command line that wraps each command.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config.hpp"
@@ -14,7 +17,8 @@ namespace pmcp::host {
 
 class Sandbox {
  public:
-  // Resolves bubblewrap, finds the launcher in helper_dir and runs a trial sandbox. Never
+  // Resolves bubblewrap, finds the launcher in helper_dir and starts a trial sandbox on a thread
+  // of its own (it takes a bubblewrap start, several ms, which start-up need not wait for). Never
   // throws for a machine that cannot sandbox: unavailable() then says why, and spawns must be
   // refused (fail closed). writable_dir is the directory the commands may write by default.
   Sandbox(const pmcp_host* host, SandboxConfig config, const std::string& helper_dir,
@@ -25,7 +29,8 @@ class Sandbox {
 
   bool enabled() const { return config_.enabled; }
   // Empty when the sandbox works; otherwise the reason and the setting that turns it off.
-  const std::string& unavailable() const { return unavailable_; }
+  // Waits for the trial sandbox when it is still running (only the first spawn can wait).
+  const std::string& unavailable() const;
 
   // The bubblewrap and launcher arguments that go before the command. pwd: the PWD of the
   // command's environment, or null when it has none.
@@ -36,6 +41,8 @@ class Sandbox {
  private:
   std::vector<std::string> bwrap_args() const;
   std::string probe() const;
+  // Records the verdict of the checks (empty: the sandbox works) and says it in the log.
+  void conclude(std::string unavailable);
 
   const pmcp_host* host_;
   SandboxConfig config_;
@@ -51,7 +58,11 @@ class Sandbox {
   bool network_ = false;
   std::string bridge_;
   std::unique_ptr<netpolicy::Proxy> proxy_;
-  std::string unavailable_;
+  std::string unavailable_;  // final once probed_ is set
+  mutable std::mutex probe_mutex_;
+  mutable std::condition_variable probe_done_;
+  bool probed_ = true;  // false while the trial sandbox runs
+  std::thread probe_thread_;
 };
 
 }  // namespace pmcp::host

@@ -10,8 +10,10 @@
 // to stdout as "listening on ADDRESS:PORT" before the ready byte. It runs until it is killed.
 //
 // It is linked statically and uses only system calls (no name service, no dynamic loading), so
-// the same binary runs in any Linux image whatever its libc. One thread, epoll edge-triggered,
-// two fixed 256 KiB buffers per connection; a half-close is passed on to the other side.
+// the same binary runs in any Linux image whatever its libc. One thread, epoll edge-triggered;
+// per connection and direction the bytes move socket -> pipe -> socket with splice(2), so they
+// are never copied into this process (a 256 KiB buffer is used instead where a pipe cannot be
+// made or splice is refused); a half-close is passed on to the other side.
 //
 // Exit codes: 2 bad arguments, 3 a listener cannot be bound, 4 the ready byte cannot be written,
 // 1 an unexpected system failure. It does not exit on its own otherwise.
@@ -23,6 +25,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -111,13 +114,47 @@ uint16_t bound_port(int fd) {
                                        : reinterpret_cast<sockaddr_in*>(&a)->sin_port);
 }
 
-// Bytes travelling one way: read from one socket into buffer, written to the other.
+// Bytes travelling one way, from one socket to the other: through a pipe with splice(2), or,
+// when no pipe could be made or the kernel refuses to splice these sockets, through a buffer.
 struct Direction {
-  std::unique_ptr<char[]> buffer{new char[kBufferBytes]};
+  int pipe_read = -1;
+  int pipe_write = -1;
+  std::size_t capacity = kBufferBytes;  // of the pipe or the buffer
+  std::size_t held = 0;                 // bytes in the pipe
+  std::unique_ptr<char[]> buffer;       // the copying fallback
   std::size_t begin = 0;
   std::size_t end = 0;
   bool eof = false;   // the source said end of file
   bool shut = false;  // and it was passed on as shutdown(SHUT_WR)
+
+  Direction() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+      use_buffer();
+      return;
+    }
+    pipe_read = fds[0];
+    pipe_write = fds[1];
+    fcntl(pipe_write, F_SETPIPE_SZ, static_cast<int>(kBufferBytes));  // may be refused
+    const int size = fcntl(pipe_write, F_GETPIPE_SZ);
+    capacity = size > 0 ? static_cast<std::size_t>(size) : 4096;
+  }
+  Direction(const Direction&) = delete;
+  Direction& operator=(const Direction&) = delete;
+  ~Direction() { close_pipe(); }
+
+  bool spliced() const { return pipe_read >= 0; }
+  void close_pipe() {
+    if (pipe_read >= 0) close(pipe_read);
+    if (pipe_write >= 0) close(pipe_write);
+    pipe_read = pipe_write = -1;
+  }
+  // Only before a byte went through the pipe.
+  void use_buffer() {
+    close_pipe();
+    capacity = kBufferBytes;
+    buffer.reset(new char[kBufferBytes]);
+  }
 };
 
 struct Connection;
@@ -246,6 +283,66 @@ class Bridge {
     progress(c, false);
   }
 
+  enum class Step { idle, moved, failed };
+
+  static Step splice_step(Direction& d, int from, int to) {
+    Step step = Step::idle;
+    if (!d.eof && d.held < d.capacity) {
+      const ssize_t n = splice(from, nullptr, d.pipe_write, nullptr, d.capacity - d.held,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        d.held += static_cast<std::size_t>(n);
+        step = Step::moved;
+      } else if (n == 0) {
+        d.eof = true;
+        step = Step::moved;
+      } else if (d.held == 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        d.use_buffer();  // these sockets cannot be spliced: copy from now on
+        return copy_step(d, from, to);
+      } else if (errno != EAGAIN && errno != EINTR) {
+        return Step::failed;
+      }
+    }
+    if (d.held > 0) {
+      const ssize_t n = splice(d.pipe_read, nullptr, to, nullptr, d.held,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        d.held -= static_cast<std::size_t>(n);
+        step = Step::moved;
+      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        return Step::failed;
+      }
+    }
+    return step;
+  }
+
+  static Step copy_step(Direction& d, int from, int to) {
+    Step step = Step::idle;
+    if (!d.eof && d.end < d.capacity) {
+      const ssize_t n = read(from, d.buffer.get() + d.end, d.capacity - d.end);
+      if (n > 0) {
+        d.end += static_cast<std::size_t>(n);
+        step = Step::moved;
+      } else if (n == 0) {
+        d.eof = true;
+        step = Step::moved;
+      } else if (errno != EAGAIN && errno != EINTR) {
+        return Step::failed;
+      }
+    }
+    if (d.begin < d.end) {
+      const ssize_t n = send(to, d.buffer.get() + d.begin, d.end - d.begin, MSG_NOSIGNAL);
+      if (n > 0) {
+        d.begin += static_cast<std::size_t>(n);
+        if (d.begin == d.end) d.begin = d.end = 0;
+        step = Step::moved;
+      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        return Step::failed;
+      }
+    }
+    return step;
+  }
+
   // Moves what can move without blocking, until nothing does. With edge-triggered events that
   // is required: a read stopped by a full buffer is retried when the write side drains.
   void progress(Connection& c, bool error) {
@@ -256,29 +353,10 @@ class Bridge {
         Direction& d = c.way[s];
         const int from = c.fd[s];
         const int to = c.fd[1 - s];
-        if (!d.eof && d.end < kBufferBytes) {
-          const ssize_t n = read(from, d.buffer.get() + d.end, kBufferBytes - d.end);
-          if (n > 0) {
-            d.end += static_cast<std::size_t>(n);
-            moved = true;
-          } else if (n == 0) {
-            d.eof = true;
-            moved = true;
-          } else if (errno != EAGAIN && errno != EINTR) {
-            return finish(c);
-          }
-        }
-        if (d.begin < d.end) {
-          const ssize_t n = send(to, d.buffer.get() + d.begin, d.end - d.begin, MSG_NOSIGNAL);
-          if (n > 0) {
-            d.begin += static_cast<std::size_t>(n);
-            if (d.begin == d.end) d.begin = d.end = 0;
-            moved = true;
-          } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            return finish(c);
-          }
-        }
-        if (d.eof && d.begin == d.end && !d.shut) {
+        const Step step = d.spliced() ? splice_step(d, from, to) : copy_step(d, from, to);
+        if (step == Step::failed) return finish(c);
+        if (step == Step::moved) moved = true;
+        if (d.eof && d.held == 0 && d.begin == d.end && !d.shut) {
           shutdown(to, SHUT_WR);
           d.shut = true;
         }
@@ -318,6 +396,12 @@ int main(int argc, char** argv) {
   // through /proc/PID/mem or pidfd_getfd; we may open unix sockets, it may not.
   prctl(PR_SET_DUMPABLE, 0);
   signal(SIGPIPE, SIG_IGN);
+  // Each connection holds two sockets and two pipes: use the descriptors the hard limit allows.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::vector<Listen> listens;
   const char* connect_path = nullptr;
   int ready_fd = -1;

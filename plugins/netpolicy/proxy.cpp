@@ -2,11 +2,15 @@
 // SOCKS5 or HTTP handshake, the checked connect) and the relay of bytes both ways.
 #include "pmcp/netpolicy/proxy.hpp"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -58,6 +62,44 @@ std::string printable(std::string_view s) {
 std::string endpoint_text(const std::string& host, uint16_t port) {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// A pipe for splice(2), non-blocking at both ends, asked for `want` bytes of capacity (the
+// kernel may give less: pipe-max-size, or a user over pipe-user-pages-soft). ok() is false when
+// no pipe could be made, e.g. out of descriptors.
+struct KernelPipe {
+  int read_fd = -1;
+  int write_fd = -1;
+  std::size_t capacity = 0;
+
+  explicit KernelPipe(std::size_t want) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return;
+    read_fd = fds[0];
+    write_fd = fds[1];
+    fcntl(write_fd, F_SETPIPE_SZ, static_cast<int>(std::min<std::size_t>(want, 1 << 20)));
+    const int size = fcntl(write_fd, F_GETPIPE_SZ);
+    capacity = size > 0 ? static_cast<std::size_t>(size) : 4096;
+  }
+  KernelPipe(const KernelPipe&) = delete;
+  KernelPipe& operator=(const KernelPipe&) = delete;
+  ~KernelPipe() {
+    if (read_fd >= 0) close(read_fd);
+    if (write_fd >= 0) close(write_fd);
+  }
+  bool ok() const { return read_fd >= 0; }
+};
+
+// splice(2) into a socket whose peer is gone raises SIGPIPE for the calling thread (there is no
+// MSG_NOSIGNAL for it). The proxy thread blocks SIGPIPE, so it stays pending there; this takes
+// it back. Embedders' own SIGPIPE handling is not touched.
+void clear_pending_sigpipe() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  const timespec zero{};
+  while (sigtimedwait(&set, nullptr, &zero) > 0) {
+  }
 }
 
 std::string http_reply(int status, std::string_view reason, std::string_view body) {
@@ -616,14 +658,97 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (!interim) break;
     }
-    co_await pump(upstream_, client_, std::span(buffer), received_);
+    buffer = std::vector<char>();
+    co_await pump(upstream_, client_, received_);
     arm(options().handshake_timeout, false);
   }
 
   // ---- the relay ----
 
+  // Moves bytes one way until `from` ends (passed on as a half-close) or either side fails.
+  // Bytes go socket -> pipe -> socket with splice(2), so they are never copied into this
+  // process; where that is refused (a kernel or socket without splice, or no descriptor left
+  // for the pipe) they are copied through a buffer of `buffer_bytes`.
   template <class From, class To>
-  awaitable<void> pump(From& from, To& to, std::span<char> buffer, uint64_t& count) {
+  awaitable<void> pump(From& from, To& to, uint64_t& count) {
+    {
+      KernelPipe pipe(options().buffer_bytes);
+      if (pipe.ok()) {
+        bool spliced = false;
+        co_await splice_pump(from, to, pipe, count, spliced);
+        if (spliced) co_return;
+      }
+    }
+    std::vector<char> buffer(options().buffer_bytes);
+    co_await copy_pump(from, to, std::span(buffer), count);
+  }
+
+  // Sets `spliced` unless splice(2) was refused before the first byte (the caller then copies).
+  template <class From, class To>
+  awaitable<void> splice_pump(From& from, To& to, KernelPipe& pipe, uint64_t& count,
+                              bool& spliced) {
+    spliced = true;
+    error_code ec;
+    from.native_non_blocking(true, ec);  // splice(2) waits on a blocking socket
+    if (!ec) to.native_non_blocking(true, ec);
+    if (ec) {
+      close_all();
+      co_return;
+    }
+    bool first = true;
+    for (;;) {
+      if (!from.is_open() || !to.is_open()) co_return;  // the other direction closed both
+      const ssize_t n = ::splice(from.native_handle(), nullptr, pipe.write_fd, nullptr,
+                                 pipe.capacity, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          auto [wec] = co_await from.async_wait(asio::socket_base::wait_read, kAwait);
+          if (wec) {
+            close_all();
+            co_return;
+          }
+          continue;
+        }
+        if (first && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+          spliced = false;
+          co_return;
+        }
+        close_all();
+        co_return;
+      }
+      first = false;
+      if (n == 0) {
+        error_code ignored;
+        to.shutdown(asio::socket_base::shutdown_send, ignored);
+        co_return;
+      }
+      auto held = static_cast<std::size_t>(n);
+      while (held > 0) {
+        const ssize_t m = ::splice(pipe.read_fd, nullptr, to.native_handle(), nullptr, held,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (m < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN) {
+            auto [wec] = co_await to.async_wait(asio::socket_base::wait_write, kAwait);
+            if (wec) {
+              close_all();
+              co_return;
+            }
+            continue;
+          }
+          if (errno == EPIPE) clear_pending_sigpipe();
+          close_all();
+          co_return;
+        }
+        held -= static_cast<std::size_t>(m);
+        count += static_cast<uint64_t>(m);
+      }
+    }
+  }
+
+  template <class From, class To>
+  awaitable<void> copy_pump(From& from, To& to, std::span<char> buffer, uint64_t& count) {
     for (;;) {
       auto [ec, n] =
           co_await from.async_read_some(asio::buffer(buffer.data(), buffer.size()), kAwait);
@@ -658,10 +783,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     head_ = std::string();
-    std::vector<char> out(options().buffer_bytes);
-    std::vector<char> in(options().buffer_bytes);
-    co_await (pump(client_, upstream_, std::span(out), sent_) &&
-              pump(upstream_, client_, std::span(in), received_));
+    co_await (pump(client_, upstream_, sent_) && pump(upstream_, client_, received_));
   }
 
   Proxy::Impl& impl_;
@@ -777,6 +899,10 @@ std::unique_ptr<Proxy> Proxy::start(Policy policy, std::string socket_path, LogF
   asio::co_spawn(*impl->io, accept_loop(*impl, acceptor, impl->socket_path), asio::detached);
   impl->work.emplace(impl->io->get_executor());
   impl->thread = std::thread([io = impl->io.get(), raw = impl.get()] {
+    sigset_t pipe_signal;  // see clear_pending_sigpipe
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
     for (;;) {
       try {
         io->run();

@@ -592,6 +592,77 @@ TEST_F(ProxyTest, ListensOnTcpToo) {
   close(fd);
 }
 
+// Bytes that would show a lost, doubled or reordered piece (no short period).
+std::string pattern(std::size_t size) {
+  std::string out(size, '\0');
+  uint32_t x = 2463534242u;
+  for (auto& c : out) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  return out;
+}
+
+// Writes `data` on fd and half-closes while reading everything that comes back.
+std::string echo_through(int fd, const std::string& data) {
+  std::thread writer([&] {
+    send_all(fd, data);
+    shutdown(fd, SHUT_WR);
+  });
+  std::string back = read_all(fd);
+  writer.join();
+  return back;
+}
+
+// The relay moves bytes inside the kernel (splice); several MiB both ways at once, far more than
+// its pipes hold, arrive whole and in order, and each tunnel counts them in its log line.
+TEST_F(ProxyTest, TunnelCarriesEveryByteInOrderBothWaysAtOnce) {
+  LoopbackServer server(echo);
+  auto proxy = start({.allowed_domains = {"127.0.0.1"}});
+  const std::string data = pattern(8 << 20);
+  for (int round = 0; round < 2; ++round) {
+    auto [fd, head] = http_connect(authority("127.0.0.1", server.port()));
+    ASSERT_EQ(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+    const std::string back = echo_through(fd, data);
+    close(fd);
+    ASSERT_EQ(back.size(), data.size());
+    EXPECT_TRUE(back == data) << "the echoed bytes differ";
+  }
+  const std::string counted = std::to_string(data.size()) + " bytes out, " +
+                              std::to_string(data.size()) + " bytes in";
+  const auto deadline = Clock::now() + 5s;
+  while (!log.has(LogLevel::debug, counted) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(log.has(LogLevel::debug, counted));
+}
+
+// A client that resets its connection in the middle of a download: that tunnel ends, the proxy
+// (in this process, where SIGPIPE is not ignored) goes on serving others.
+TEST_F(ProxyTest, ClientResetInTheMiddleOfADownloadEndsOnlyThatTunnel) {
+  LoopbackServer flood([](int fd) {
+    const std::string chunk(1 << 16, 'f');
+    for (int i = 0; i < 1024 && send_all(fd, chunk); ++i) {
+    }
+  });
+  LoopbackServer server(echo);
+  auto proxy = start({.allowed_domains = {"127.0.0.1"}});
+  for (int round = 0; round < 5; ++round) {
+    auto [fd, head] = http_connect(authority("127.0.0.1", flood.port()));
+    ASSERT_EQ(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+    EXPECT_EQ(read_exact(fd, 1 << 20).size(), 1u << 20);
+    const linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(fd);
+  }
+  auto [fd, head] = http_connect(authority("127.0.0.1", server.port()));
+  ASSERT_EQ(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+  EXPECT_EQ(echo_through(fd, "still here"), "still here");
+  close(fd);
+}
+
 // ---- pmcp-net-bridge ----
 
 struct Child {
@@ -705,6 +776,40 @@ TEST_F(BridgeTest, ForwardsHttpAndConnectToTheProxy) {
   send_all(fd, "CONNECT elsewhere.test:443 HTTP/1.1\r\n\r\n");
   EXPECT_TRUE(read_head(fd).starts_with("HTTP/1.1 403 Forbidden\r\n"));
   close(fd);
+}
+
+TEST_F(BridgeTest, CarriesEveryByteInOrderAndSurvivesAReset) {
+  LoopbackServer echo_server(echo);
+  LoopbackServer flood([](int fd) {
+    const std::string chunk(1 << 16, 'f');
+    for (int i = 0; i < 1024 && send_all(fd, chunk); ++i) {
+    }
+  });
+  auto proxy = start({.allowed_domains = {"127.0.0.1"}});
+  const uint16_t port = start_bridge();
+  const auto tunnel = [&](uint16_t target) {
+    const int fd = connect_tcp("127.0.0.1", port);
+    send_all(fd, "CONNECT " + authority("127.0.0.1", target) + " HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(read_head(fd), "HTTP/1.1 200 Connection Established\r\n\r\n");
+    return fd;
+  };
+  const std::string data = pattern(8 << 20);
+  int fd = tunnel(echo_server.port());
+  const std::string back = echo_through(fd, data);
+  close(fd);
+  ASSERT_EQ(back.size(), data.size());
+  EXPECT_TRUE(back == data) << "the echoed bytes differ";
+
+  fd = tunnel(flood.port());
+  EXPECT_EQ(read_exact(fd, 1 << 20).size(), 1u << 20);
+  const linger reset{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  close(fd);
+
+  fd = tunnel(echo_server.port());
+  EXPECT_EQ(echo_through(fd, "still here"), "still here");
+  close(fd);
+  EXPECT_EQ(waitpid(bridge_.pid, nullptr, WNOHANG), 0) << "the bridge exited";
 }
 
 TEST(Bridge, ArgumentErrors) {

@@ -570,6 +570,37 @@ TEST_F(SandboxTest, WithoutBubblewrapEverySpawnIsRefusedWithTheReason) {
   ASSERT_EQ(create("", R"("sandbox": {"bwrap": "/bin/false"})"), PMCP_OK) << err_;
   EXPECT_EQ(spawn(3, {kChild, "echo", "never"}), PMCP_ERR_UNAVAILABLE);
   EXPECT_HAS(std::string(err_), "trial sandbox failed");
+  {
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    EXPECT_HAS(g_log, "trial sandbox failed");  // said in the log too, once it was known
+  }
+}
+
+// The trial sandbox runs beside start-up: creating the executor does not wait for it, the first
+// spawn does, and a sandbox that turns out broken still refuses that spawn.
+TEST_F(SandboxTest, StartUpDoesNotWaitForTheTrialSandboxButTheFirstSpawnDoes) {
+  const std::string slow = work_ + "/slow-bwrap";
+  {
+    std::ofstream script(slow);
+    script << "#!/bin/sh\nsleep 2\necho slow bubblewrap gave up\nexit 1\n";
+  }
+  ASSERT_EQ(chmod(slow.c_str(), 0755), 0);
+  const auto t = std::chrono::steady_clock::now();
+  ASSERT_EQ(create("", R"("sandbox": {"bwrap": ")" + slow + R"("})"), PMCP_OK) << err_;
+  EXPECT_LT(std::chrono::steady_clock::now() - t, 1500ms) << "creation waited for the probe";
+  EXPECT_EQ(spawn(1, {kChild, "echo", "never"}), PMCP_ERR_UNAVAILABLE);
+  EXPECT_GE(std::chrono::steady_clock::now() - t, 2s) << "the spawn did not wait for the probe";
+  EXPECT_HAS(std::string(err_), "slow bubblewrap gave up");
+  EXPECT_HAS(std::string(err_), "[host.sandbox] enabled = false");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(sink_.get(1).spawned);
+
+  // Destroyed while the probe still runs: it waits for the probe, then ends cleanly.
+  ex_->destroy(ex_);
+  ex_ = nullptr;
+  ASSERT_EQ(create("", R"("sandbox": {"bwrap": ")" + slow + R"("})"), PMCP_OK) << err_;
+  ex_->destroy(ex_);
+  ex_ = nullptr;
 }
 
 }  // namespace
