@@ -75,11 +75,22 @@ void ToolCall::progress(double value, std::optional<double> total, std::string_v
 }
 
 void ToolCall::finish(json::object structured) {
-  json::object result;
-  result["content"] = json::array{json::object{{"type", "text"}, {"text", json::serialize(structured)}}};
-  result["structuredContent"] = std::move(structured);
-  result["isError"] = false;
-  send_result(std::move(result));
+  if (done_) return;
+  // The same JSON goes out twice: as structuredContent, and as the text of a text content for
+  // clients that do not read structured output. It is serialized once; the text is that
+  // serialization written as a JSON string. The response is assembled as text rather than as
+  // a json::value so that a large answer (ps with 1,000 processes) is not serialized twice.
+  const std::string body = json::serialize(structured);
+  std::string message;
+  message.reserve(body.size() * 2 + 128);
+  message += R"({"jsonrpc":"2.0","id":)";
+  message += json::serialize(request_id_);
+  message += R"(,"result":{"content":[{"type":"text","text":)";
+  message += json::serialize(json::string_view(body));
+  message += R"(}],"structuredContent":)";
+  message += body;
+  message += R"(,"isError":false}})";
+  send_message(std::move(message));
 }
 
 void ToolCall::fail(std::string_view message) {
@@ -91,10 +102,15 @@ void ToolCall::fail(std::string_view message) {
 
 void ToolCall::send_result(json::object result) {
   if (done_) return;
+  send_message(make_result(request_id_, std::move(result)));
+}
+
+void ToolCall::send_message(std::string message) {
+  if (done_) return;
   done_ = true;
   on_cancel_ = nullptr;
   // A cancelled request gets no response (the spec says the receiver should not send one).
-  if (!cancelled_ && reply_) reply_(make_result(request_id_, std::move(result)));
+  if (!cancelled_ && reply_) reply_(std::move(message));
   reply_ = nullptr;
   if (dispatcher_ != nullptr) dispatcher_->forget(*this);
 }

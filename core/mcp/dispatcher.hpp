@@ -67,6 +67,7 @@ class ToolCall : public std::enable_shared_from_this<ToolCall> {
  private:
   friend class Dispatcher;
   void send_result(json::object result);
+  void send_message(std::string message);  // a whole JSON-RPC response
 
   Dispatcher* dispatcher_ = nullptr;
   SessionKey session_;

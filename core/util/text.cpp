@@ -115,16 +115,15 @@ std::string last_lines(std::string_view text, std::size_t n) {
 }
 
 std::string iso8601(std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  const auto ms = std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
-  std::size_t len = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   char out[64];
-  std::snprintf(out, sizeof(out), "%.*s.%03dZ", static_cast<int>(len), buf,
-                static_cast<int>(ms % 1000));
-  return out;
+  const int n = std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<int>(ms - static_cast<int64_t>(secs) * 1000));
+  return std::string(out, n > 0 ? static_cast<std::size_t>(n) : 0);
 }
 
 }  // namespace pmcp::text
