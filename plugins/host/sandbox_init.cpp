@@ -2,8 +2,9 @@
 //
 // bubblewrap builds the namespaces and the mount view; this launcher finishes the job and then
 // gets out of the way of the command:
-//   - it starts the network bridge (when the policy allows any network) and waits until it
-//     listens, so that the command never races it;
+//   - it binds the network bridge's port (when the policy allows any network) and starts the
+//     bridge on it beside the command: the command can connect at once (its connection waits
+//     in the backlog), and the start is reported only once the bridge runs;
 //   - it forks the command into a session of its own, with the PTY slave as its controlling
 //     terminal in PTY mode (so ^C, ^Z, SIGWINCH and job control work; bubblewrap's
 //     --new-session is not used, it would take the terminal away);
@@ -24,7 +25,9 @@
 // fds:  2 = bubblewrap's messages to the supervisor, 3 = the channel to the supervisor, over
 //       which the command's stdio arrives first (protocol.hpp, kStdio).
 // PWD: bubblewrap sets it; the command gets it as the executor was given it, or not at all.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -77,8 +80,30 @@ void null_stdio(int first, int last) {
   if (devnull > last) close(devnull);
 }
 
-// Starts the bridge and waits until it listens. Returns its pid.
-pid_t start_bridge(const char* program, const char* socket_path, const char* port) {
+// Listens on 127.0.0.1:port in the sandbox's network namespace, for the bridge. Binding here,
+// before the command starts, lets the command connect at once: a connection waits in the
+// backlog until the bridge, started beside the command, accepts it.
+int listen_loopback(const char* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::atoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, SOMAXCONN) != 0)
+    fail_text("the sandbox's network bridge cannot listen on 127.0.0.1:" + std::string(port) +
+              ": " + std::strerror(errno));
+  return fd;
+}
+
+struct Bridge {
+  pid_t pid = -1;
+  int ready = -1;  // the bridge writes one byte here once it runs
+};
+
+// Starts the bridge on the listening socket; does not wait for it (see wait_bridge).
+Bridge start_bridge(const char* program, const char* socket_path, int listener) {
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) < 0) fail_text(std::string("pipe: ") + std::strerror(errno));
   const pid_t pid = fork();
@@ -86,29 +111,38 @@ pid_t start_bridge(const char* program, const char* socket_path, const char* por
   if (pid == 0) {
     close(ready[0]);
     null_stdio(0, 2);
-    const int fd = fcntl(ready[1], F_DUPFD, 5);  // not close-on-exec: the bridge writes it
-    if (fd < 0) _exit(127);
-    const std::string listen = std::string("127.0.0.1:") + port;
-    const std::string ready_fd = std::to_string(fd);
-    const char* argv[] = {program,     "--listen",   listen.c_str(),   "--connect",
-                          socket_path, "--ready-fd", ready_fd.c_str(), nullptr};
+    // Not close-on-exec: the bridge takes both.
+    const int ready_fd = fcntl(ready[1], F_DUPFD, 5);
+    const int listen_fd = fcntl(listener, F_DUPFD, 5);
+    if (ready_fd < 0 || listen_fd < 0) _exit(127);
+    const std::string ready_text = std::to_string(ready_fd);
+    const std::string listen_text = std::to_string(listen_fd);
+    const char* argv[] = {program,     "--listen-fd", listen_text.c_str(), "--connect",
+                          socket_path, "--ready-fd",  ready_text.c_str(),  nullptr};
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     execve(program, const_cast<char**>(argv), environ);
     _exit(127);
   }
   close(ready[1]);
-  pollfd p{ready[0], POLLIN, 0};
+  return Bridge{pid, ready[0]};
+}
+
+// Waits until the bridge runs. On failure, ends the command (already started) and reports why.
+void wait_bridge(const Bridge& bridge, const char* program, pid_t command) {
+  pollfd p{bridge.ready, POLLIN, 0};
   int rc = 0;
   do {
     rc = poll(&p, 1, 10000);
   } while (rc < 0 && errno == EINTR);
   char byte = 0;
-  const ssize_t n = rc > 0 ? read(ready[0], &byte, 1) : -1;
-  close(ready[0]);
-  if (n == 1) return pid;
-  kill(pid, SIGKILL);
+  const ssize_t n = rc > 0 ? read(bridge.ready, &byte, 1) : -1;
+  close(bridge.ready);
+  if (n == 1) return;
+  kill(-command, SIGKILL);
+  kill(command, SIGKILL);
+  kill(bridge.pid, SIGKILL);
   int st = 0;
-  waitpid(pid, &st, 0);
+  waitpid(bridge.pid, &st, 0);
   std::string how = rc == 0 ? "it was not ready within 10 s" : "it exited";
   if (WIFEXITED(st)) how += " with status " + std::to_string(WEXITSTATUS(st));
   fail_text("the sandbox's network bridge '" + std::string(program) + "' did not start (" + how +
@@ -233,7 +267,12 @@ int main(int argc, char** argv) {
 
   pmcp::host::SeccompFilter filter;
   if (!filter.error().empty()) fail_text(filter.error());
-  if (bridge != nullptr) start_bridge(bridge, socket_path, port);
+  Bridge bridge_process;
+  if (bridge != nullptr) {
+    const int listener = listen_loopback(port);
+    bridge_process = start_bridge(bridge, socket_path, listener);
+    close(listener);  // the bridge holds it; the command must not
+  }
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) fail_text(std::string("pipe: ") + std::strerror(errno));
@@ -259,6 +298,7 @@ int main(int argc, char** argv) {
     send_record(proto::kFailed, r.a, r.b);
     return 0;
   }
+  if (bridge != nullptr) wait_bridge(bridge_process, bridge, child);
   send_record(proto::kStarted, 0, 0);
   for (;;) {
     int st = 0;

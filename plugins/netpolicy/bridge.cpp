@@ -4,6 +4,7 @@
 //
 //   pmcp-net-bridge --listen 127.0.0.1:PORT [--listen [::1]:PORT ...] --connect PROXY_SOCKET
 //                   [--ready-fd N]
+//   pmcp-net-bridge --listen-fd N ...   (a socket already listening, inherited as fd N)
 //
 // Once every listener is bound it writes one byte to fd N and closes it, so a launcher can wait
 // for that before it starts the command. A listener asked for port 0 gets a free port, printed
@@ -50,7 +51,9 @@ const char kUsage[] =
     "usage: pmcp-net-bridge --listen ADDRESS:PORT [--listen ADDRESS:PORT ...] --connect "
     "PROXY_SOCKET [--ready-fd N]\n"
     "  ADDRESS is an IPv4 address or an IPv6 address in brackets, e.g. 127.0.0.1:3128 or "
-    "[::1]:3128\n";
+    "[::1]:3128\n"
+    "  --listen-fd N instead of (or beside) --listen: a TCP socket that already listens, "
+    "inherited as fd N\n";
 
 [[noreturn]] void usage_error(const char* what, const char* value) {
   std::fprintf(stderr, "pmcp-net-bridge: %s%s%s\n%s", what, value ? ": " : "", value ? value : "",
@@ -411,7 +414,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (arg != "--listen" && arg != "--connect" && arg != "--ready-fd") {
+    if (arg != "--listen" && arg != "--listen-fd" && arg != "--connect" && arg != "--ready-fd") {
       usage_error("unknown argument", argv[i]);
     }
     if (i + 1 >= argc) usage_error("missing value after", argv[i]);
@@ -419,6 +422,22 @@ int main(int argc, char** argv) {
     if (arg == "--listen") {
       Listen l;
       if (!parse_listen(value, l)) usage_error("--listen needs ADDRESS:PORT, not", value);
+      listens.push_back(l);
+    } else if (arg == "--listen-fd") {
+      char* end = nullptr;
+      const long fd = std::strtol(value, &end, 10);
+      int listening = 0;
+      socklen_t size = sizeof listening;
+      if (*value == '\0' || *end != '\0' || fd < 0 || fd > 1 << 20 ||
+          getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 ||
+          listening == 0) {
+        usage_error("--listen-fd needs the number of an inherited, listening socket, not", value);
+      }
+      Listen l;
+      l.fd = static_cast<int>(fd);
+      l.text = std::string("fd ") + value;
+      fcntl(l.fd, F_SETFD, FD_CLOEXEC);
+      fcntl(l.fd, F_SETFL, fcntl(l.fd, F_GETFL) | O_NONBLOCK);
       listens.push_back(l);
     } else if (arg == "--connect") {
       if (connect_path) usage_error("--connect given twice", nullptr);
@@ -438,7 +457,7 @@ int main(int argc, char** argv) {
       ready_fd = static_cast<int>(fd);
     }
   }
-  if (listens.empty()) usage_error("at least one --listen is needed", nullptr);
+  if (listens.empty()) usage_error("at least one --listen or --listen-fd is needed", nullptr);
   if (!connect_path) usage_error("--connect is needed", nullptr);
 
   sockaddr_un proxy{};
@@ -446,6 +465,7 @@ int main(int argc, char** argv) {
   std::memcpy(proxy.sun_path, connect_path, std::strlen(connect_path) + 1);
 
   for (auto& l : listens) {
+    if (l.fd >= 0) continue;  // --listen-fd: listens already
     l.fd = socket(l.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const int one = 1;
     if (l.fd >= 0) {

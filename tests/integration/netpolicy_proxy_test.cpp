@@ -671,8 +671,9 @@ struct Child {
   int err = -1;  // its stderr
 };
 
-// Starts the bridge with args; its fd 3 is the write end of ready (when ready is not -1).
-Child spawn_bridge(const std::vector<std::string>& args, int ready = -1) {
+// Starts the bridge with args; its fd 3 is the write end of ready (when ready is not -1) and its
+// fd 4 the given listener (when not -1).
+Child spawn_bridge(const std::vector<std::string>& args, int ready = -1, int listener = -1) {
   int out[2], err[2];
   EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
   EXPECT_EQ(pipe2(err, O_CLOEXEC), 0);
@@ -681,6 +682,7 @@ Child spawn_bridge(const std::vector<std::string>& args, int ready = -1) {
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   if (ready >= 0) posix_spawn_file_actions_adddup2(&actions, ready, 3);
+  if (listener >= 0) posix_spawn_file_actions_adddup2(&actions, listener, 4);
   std::vector<char*> argv{const_cast<char*>(kBridge.c_str())};
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -812,6 +814,46 @@ TEST_F(BridgeTest, CarriesEveryByteInOrderAndSurvivesAReset) {
   EXPECT_EQ(waitpid(bridge_.pid, nullptr, WNOHANG), 0) << "the bridge exited";
 }
 
+// --listen-fd: the sandbox launcher binds the port and starts the bridge beside the command. A
+// client that connects before the bridge runs waits in the backlog and is served.
+TEST_F(BridgeTest, ServesAnInheritedListenerAndWhatWaitedInItsBacklog) {
+  LoopbackServer echo_server(echo);
+  auto proxy = start({.allowed_domains = {"127.0.0.1"}});
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof a;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 16), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &length), 0);
+  const uint16_t port = ntohs(a.sin_port);
+
+  const int early = connect_tcp("127.0.0.1", port);  // nobody accepts yet
+  ASSERT_GE(early, 0);
+  send_all(early, "CONNECT " + authority("127.0.0.1", echo_server.port()) + " HTTP/1.1\r\n\r\n");
+
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  bridge_ = spawn_bridge({"--listen-fd", "4", "--connect", proxy->socket_path(), "--ready-fd", "3"},
+                         ready[1], listener);
+  close(ready[1]);
+  close(listener);
+  char byte = 0;
+  EXPECT_EQ(read(ready[0], &byte, 1), 1);
+  close(ready[0]);
+
+  EXPECT_EQ(read_head(early), "HTTP/1.1 200 Connection Established\r\n\r\n");
+  EXPECT_EQ(echo_through(early, "waited in the backlog"), "waited in the backlog");
+  close(early);
+  const int later = connect_tcp("127.0.0.1", port);
+  ASSERT_GE(later, 0);
+  send_all(later, "CONNECT " + authority("127.0.0.1", echo_server.port()) + " HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(read_head(later), "HTTP/1.1 200 Connection Established\r\n\r\n");
+  EXPECT_EQ(echo_through(later, "and after"), "and after");
+  close(later);
+}
+
 TEST(Bridge, ArgumentErrors) {
   auto run = [](const std::vector<std::string>& args) {
     Child c = spawn_bridge(args);
@@ -838,6 +880,9 @@ TEST(Bridge, ArgumentErrors) {
   EXPECT_NE(err.find("--ready-fd"), std::string::npos) << err;
   std::tie(code, err) = run({"--bogus"});
   EXPECT_EQ(code, 2);
+  std::tie(code, err) = run({"--listen-fd", "1", "--connect", "/x"});  // a pipe, not a socket
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(err.find("--listen-fd needs"), std::string::npos) << err;
 
   LoopbackServer taken(echo);  // its port is in use
   const std::string busy = "127.0.0.1:" + std::to_string(taken.port());
