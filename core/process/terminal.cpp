@@ -87,7 +87,71 @@ void Terminal::feed(std::string_view bytes) {
   if (bytes.empty()) return;
   guarded_.clear();
   guard_.filter(bytes, cols_, guarded_);
-  if (!guarded_.empty()) vterm_input_write(vt_, guarded_.data(), guarded_.size());
+  if (guarded_.empty()) return;
+  if (!fast_scroll_ || !guard_.margins_full() || rows_ < 3 || cols_ < 2) {
+    vterm_input_write(vt_, guarded_.data(), guarded_.size());
+    return;
+  }
+  std::string_view rest(guarded_);
+  while (!rest.empty()) {
+    const std::size_t used = scroll_plain_lines(rest);
+    if (used > 0) {
+      rest.remove_prefix(used);
+      continue;
+    }
+    // Up to the end of the next line, after which the fast path may apply again.
+    const std::size_t newline = rest.find('\n');
+    const std::size_t n = newline == std::string_view::npos ? rest.size() : newline + 1;
+    vterm_input_write(vt_, rest.data(), n);
+    rest.remove_prefix(n);
+  }
+}
+
+// Why this is the same as feeding the lines: with the margins at the whole screen, the cursor
+// at the start of the bottom row and lines of printable ASCII that each fit in a row and end
+// in CR LF, feeding n of them (n < rows) writes the first over what the bottom row holds, the
+// others on blank rows scrolled in, and scrolls n times; each scroll pushes the top row to the
+// scrollback and brings in a blank row erased with the current pen. "CSI n S" pushes the same
+// n rows in the same order, moves the rest up once and erases n rows with the same pen; the
+// lines are then written with the same pen at the rows where they end up (the first over the
+// old bottom row, now n rows up) and the cursor goes back to the start of the bottom row.
+// Insert mode, origin mode, autowrap and character sets act alike on both ways (a line that
+// fits never wraps; a full row's pending wrap is cleared by CR or by the next CUP alike).
+std::size_t Terminal::scroll_plain_lines(std::string_view s) {
+  if (alt_screen_) return 0;
+  VTermPos pos{};
+  vterm_state_get_cursorpos(state_, &pos);
+  if (pos.row != rows_ - 1 || pos.col != 0) return 0;
+  const std::size_t most = static_cast<std::size_t>(rows_) - 1;
+  std::size_t lines = 0;
+  std::size_t used = 0;
+  std::size_t starts[kMaxBatch + 1];
+  std::size_t ends[kMaxBatch + 1];
+  for (std::size_t i = 0; lines < most && lines < kMaxBatch;) {
+    std::size_t j = i;
+    while (j < s.size() && j - i <= cols_ && static_cast<unsigned char>(s[j]) >= 0x20 &&
+           static_cast<unsigned char>(s[j]) <= 0x7e) {
+      ++j;
+    }
+    if (j - i > cols_ || j + 1 >= s.size() || s[j] != '\r' || s[j + 1] != '\n') break;
+    starts[lines] = i;
+    ends[lines] = j;
+    ++lines;
+    i = j + 2;
+    used = i;
+  }
+  if (lines < 2) return 0;
+  batch_.clear();
+  batch_ += "\x1b[" + std::to_string(lines) + "S";
+  const std::size_t first_row = static_cast<std::size_t>(rows_) - 1 - lines;
+  for (std::size_t k = 0; k < lines; ++k) {
+    batch_ += "\x1b[" + std::to_string(first_row + k + 1) + ";1H";
+    batch_.append(s.data() + starts[k], ends[k] - starts[k]);
+  }
+  batch_ += "\x1b[" + std::to_string(rows_) + ";1H";
+  vterm_input_write(vt_, batch_.data(), batch_.size());
+  fast_scrolled_lines_ += lines;
+  return used;
 }
 
 void Terminal::resize(uint16_t cols, uint16_t rows) {
@@ -108,6 +172,7 @@ void Terminal::resize(uint16_t cols, uint16_t rows) {
   const std::string fix =
       "\x1b[r\x1b[" + std::to_string(row + 1) + ";" + std::to_string(col + 1) + "H";
   vterm_input_write(vt_, fix.data(), fix.size());
+  guard_.margins_were_reset();
 }
 
 std::string Terminal::render_row(int row) const {
@@ -208,8 +273,22 @@ int Terminal::on_push_line(int cols, const VTermScreenCell* cells, void* self) {
   if (term.scrollback_limit_ == 0) return 1;
   ScrollbackLine line;
   bool simple = true;
-  for (int col = 0; col < cols;) {
+  // Trailing blank cells would be trimmed anyway: leave them out from the start.
+  int end = cols;
+  while (end > 0 && (cells[end - 1].chars[0] == 0 ||
+                     (cells[end - 1].chars[0] == ' ' && cells[end - 1].chars[1] == 0))) {
+    --end;
+  }
+  line.text.reserve(static_cast<std::size_t>(end));
+  for (int col = 0; col < end;) {
     const VTermScreenCell& cell = cells[col];
+    const uint32_t first = cell.chars[0];
+    if (first != 0 && first < 0x80 && cell.chars[1] == 0 && cell.width == 1) {
+      line.text += static_cast<char>(first);  // the common case: one ASCII character
+      line.layout += '\x01';
+      ++col;
+      continue;
+    }
     if (cell.chars[0] == continuation_cell) {
       ++col;
       continue;

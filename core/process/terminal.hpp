@@ -46,6 +46,14 @@ class Terminal {
   std::string tail_lines(std::size_t n) const;
   std::size_t scrollback_size() const { return scrollback_.size(); }
 
+  // Fast scrolling (on by default): a run of plain lines fed while the cursor sits at the start
+  // of the bottom row is applied as one scroll of the whole run instead of one scroll per line
+  // (libvterm moves the whole screen at every scroll). The result is the same screen, cursor
+  // and scrollback; tests compare both ways.
+  void set_fast_scroll(bool on) { fast_scroll_ = on; }
+  // Lines applied by fast scrolling so far (a statistic, for tests and benchmarks).
+  std::size_t fast_scrolled_lines() const { return fast_scrolled_lines_; }
+
   // 0-based position of the cursor on the visible screen (DSR reports it 1-based).
   struct Cursor {
     uint16_t row;
@@ -78,6 +86,7 @@ class Terminal {
     std::string layout;
   };
   static constexpr unsigned char wide_cell_flag = 0x80;
+  static constexpr std::size_t kMaxBatch = 256;  // lines per fast scroll (and < rows)
 
   static void on_output(const char* bytes, std::size_t size, void* self);
   static int on_push_line(int cols, const VTermScreenCell* cells, void* self);
@@ -85,6 +94,9 @@ class Terminal {
   static int on_set_prop(VTermProp prop, VTermValue* value, void* self);
 
   std::string render_row(int row) const;
+  // The fast scrolling: applies the plain lines at the start of s, if any; returns the bytes
+  // used (0: none, feed them the normal way).
+  std::size_t scroll_plain_lines(std::string_view s);
   // Runs press() (a vterm_keyboard_* call) and returns what libvterm output meanwhile.
   template <class Press>
   std::string capture_output(Press&& press) const;
@@ -100,6 +112,9 @@ class Terminal {
   std::size_t scrollback_limit_;
   std::deque<ScrollbackLine> scrollback_;
   bool alt_screen_ = false;
+  bool fast_scroll_ = true;
+  std::size_t fast_scrolled_lines_ = 0;
+  std::string batch_;  // scroll_plain_lines()'s buffer, reused
   std::string replies_;
   // While a key is being encoded, libvterm's output goes here instead of into replies_.
   mutable std::string* capture_ = nullptr;

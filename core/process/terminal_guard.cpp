@@ -144,6 +144,28 @@ void TerminalGuard::finish_csi(unsigned char final, uint16_t cols, std::string& 
   }
   if (fields <= kMaxCsiParams) end_field();
 
+  // What the fast scrolling of Terminal must know (see margins_full()).
+  if (final == 'r' && leader.empty() && intermediates.empty()) {  // DECSTBM
+    margins_set_ = !clamped.empty();
+    margins_touched_ = true;
+  } else if (final == 'p' && leader.empty() && intermediates == "!") {
+    // DECSTR (soft reset): libvterm 0.1.x does not act on it (it looks for '!' as a leader, not
+    // as an intermediate), so the margins stay; later versions reset them. Either way this
+    // chunk is not fast-scrolled.
+    margins_touched_ = true;
+  } else if ((final == 'h' || final == 'l') && leader == "?") {
+    std::size_t start = 0;
+    while (start <= clamped.size()) {
+      std::size_t end = clamped.find_first_of(";:", start);
+      if (end == std::string::npos) end = clamped.size();
+      if (std::string_view(clamped).substr(start, end - start) == "69") {
+        lr_margin_mode_ = final == 'h';
+        margins_touched_ = true;
+      }
+      start = end + 1;
+    }
+  }
+
   if (final == 'b' && leader.empty() && intermediates.empty()) {
     // REP: the preceding graphic character, repeated; never libvterm's own (it loops forever
     // when nothing was printed yet). More than a row is never needed.
@@ -162,6 +184,7 @@ void TerminalGuard::finish_csi(unsigned char final, uint16_t cols, std::string& 
 }
 
 void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& out) {
+  margins_touched_ = false;
   out.reserve(out.size() + bytes.size());
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     const auto c = static_cast<unsigned char>(bytes[i]);
@@ -189,6 +212,10 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
             state_ = State::ground;
           }
         } else {
+          if (c == 'c' && pending_.size() == 1) {  // RIS: a full reset
+            margins_set_ = lr_margin_mode_ = false;
+            margins_touched_ = true;
+          }
           out += pending_;
           out += static_cast<char>(c);
           pending_.clear();

@@ -28,6 +28,14 @@ class TerminalGuard {
   // needs more than a row). State carries over between calls.
   void filter(std::string_view bytes, uint16_t cols, std::string& out);
 
+  // Whether the scrolling margins are known to be the whole screen during all of the last
+  // filter() call: no top/bottom margins (DECSTBM) and no left/right margin mode (DECLRMM) in
+  // force before it, and no sequence in it that sets or resets them. Conservative: "CSI 1;24 r"
+  // counts as margins. The terminal's fast scrolling relies on it.
+  bool margins_full() const { return !margins_set_ && !lr_margin_mode_ && !margins_touched_; }
+  // The terminal reset the margins itself (after a resize).
+  void margins_were_reset() { margins_set_ = false; }
+
  private:
   enum class State : uint8_t {
     ground,
@@ -49,6 +57,9 @@ class TerminalGuard {
   std::string utf8_;           // an incomplete UTF-8 sequence in the ground state
   std::size_t utf8_need_ = 0;  // continuation bytes still expected for utf8_
   std::string last_graphic_;   // the UTF-8 bytes of the last printed character (for REP)
+  bool margins_set_ = false;      // a DECSTBM with parameters is in force
+  bool lr_margin_mode_ = false;   // DECLRMM (CSI ? 69 h) is on
+  bool margins_touched_ = false;  // the last filter() passed a margin-related sequence
 };
 
 }  // namespace pmcp::process

@@ -1,9 +1,12 @@
 // Fuzz harness: arbitrary bytes into the terminal (libvterm and our screen, scrollback and
-// cursor rendering), with a size and a resize taken from the input.
+// cursor rendering), with a size and a resize taken from the input. Differential too: a second
+// terminal without fast scrolling gets the same bytes, and both must show the same text,
+// scrollback and cursor (a difference aborts).
 //   byte 0, 1: columns and rows (2..161, 2..61: the tools refuse fewer than 2, as libvterm
 //   fails on a 1-cell-wide or -high screen); byte 2: where to resize (0: never);
 //   the rest: what the program writes.
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,16 +20,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::size_t resize_at = data[2];
   std::string_view bytes(reinterpret_cast<const char*>(data + 3), size - 3);
   pmcp::process::Terminal terminal(cols, rows, 50);
+  pmcp::process::Terminal reference(cols, rows, 50);
+  reference.set_fast_scroll(false);
   // In chunks, as a PTY delivers them; a chunk may end inside an escape or a UTF-8 sequence.
+  // Some are long enough to hold several lines (fast scrolling needs two at least).
   std::size_t fed = 0;
-  for (std::size_t chunk = 1; fed < bytes.size(); chunk = chunk * 3 % 61 + 1) {
+  for (std::size_t chunk = 1; fed < bytes.size(); chunk = chunk * 7 % 509 + 1) {
     const std::size_t n = std::min(chunk, bytes.size() - fed);
     terminal.feed(bytes.substr(fed, n));
+    reference.feed(bytes.substr(fed, n));
     fed += n;
     if (resize_at != 0 && fed >= resize_at && fed - n < resize_at) {
-      terminal.resize(static_cast<uint16_t>(2 + (cols * 7) % 160),
-                      static_cast<uint16_t>(2 + (rows * 5) % 60));
+      for (auto* t : {&terminal, &reference}) {
+        t->resize(static_cast<uint16_t>(2 + (cols * 7) % 160),
+                  static_cast<uint16_t>(2 + (rows * 5) % 60));
+      }
     }
+  }
+  if (terminal.render_all() != reference.render_all() ||
+      terminal.scrollback_size() != reference.scrollback_size() ||
+      terminal.cursor().row != reference.cursor().row ||
+      terminal.cursor().col != reference.cursor().col) {
+    std::abort();  // fast scrolling changed what the terminal shows
   }
   (void)terminal.render_screen();
   (void)terminal.render_all();

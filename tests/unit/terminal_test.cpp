@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 namespace pmcp::process {
 namespace {
@@ -287,6 +289,98 @@ TEST(Terminal, EncodesCharacters) {
   EXPECT_EQ(term.encode_char('x', VTERM_MOD_ALT), "\x1bx");
   EXPECT_EQ(term.encode_char(0xE9), "\xc3\xa9");
   EXPECT_EQ(term.encode_char(0x1F600), "\xf0\x9f\x98\x80");
+}
+
+// ---- fast scrolling: the same screen, cursor and scrollback as feeding line by line ----
+
+// A stream of plain lines and of everything that could make fast scrolling wrong: colours,
+// cursor moves, scroll regions, left/right margins, the alternate screen, insert mode,
+// autowrap and origin modes, resets, tabs, UTF-8 and wide characters, line feeds without CR,
+// lines longer than a row and lines of exactly a row.
+std::string mixed_stream(std::mt19937& rng, int cols, std::size_t tokens) {
+  static const std::vector<std::string> specials = {
+      "\x1b[31m", "\x1b[44;1m", "\x1b[0m", "\x1b[5;3H", "\x1b[A", "\x1b[2J", "\x1b[K",
+      "\x1b[3;7r", "\x1b[r", "\x1b[2;5r", "\x1b[?1049h", "\x1b[?1049l", "\x1b[4h", "\x1b[4l",
+      "\x1b[?7l", "\x1b[?7h", "\x1b[?6h", "\x1b[?6l", "\x1b[?69h\x1b[2;6s", "\x1b[?69l",
+      "\x1b" "c", "\x1b[!p", "\x1b(0", "\x1b(B", "\t", "\xc3\xa9", "\xe6\x97\xa5", "\n",
+      "\r", "\x1b[2S", "\x1b[L", "\x1b[M", "\x1b[9;1H", "\x1b[1;1H", "\x1b[20h", "\x1b[20l",
+      "\x1b" "#8", "\x1b[?1047h", "\x1b[?1047l", "\x1b" "D", "\x1b" "M", "\x1b" "7", "\x1b" "8"};
+  std::string out;
+  const auto line = [&](int length) {
+    std::string l;
+    for (int i = 0; i < length; ++i) l += static_cast<char>(0x20 + rng() % 95);
+    return l + "\r\n";
+  };
+  for (std::size_t t = 0; t < tokens; ++t) {
+    const unsigned kind = rng() % 10;
+    if (kind < 5) {
+      out += line(static_cast<int>(rng() % static_cast<unsigned>(cols + 1)));
+    } else if (kind == 5) {
+      out += line(cols);  // exactly a row: its pending wrap must end alike
+    } else if (kind == 6) {
+      out += line(cols + 1 + static_cast<int>(rng() % static_cast<unsigned>(cols)));  // wraps
+    } else if (kind == 7) {
+      for (int n = static_cast<int>(rng() % 80); n > 0; --n) out += line(static_cast<int>(rng() % 12));
+    } else {
+      out += specials[rng() % specials.size()];
+    }
+  }
+  return out;
+}
+
+void expect_same(const Terminal& fast, const Terminal& slow, const std::string& where) {
+  ASSERT_EQ(fast.render_all(), slow.render_all()) << where;
+  ASSERT_EQ(fast.scrollback_size(), slow.scrollback_size()) << where;
+  ASSERT_EQ(fast.cursor().row, slow.cursor().row) << where;
+  ASSERT_EQ(fast.cursor().col, slow.cursor().col) << where;
+  ASSERT_EQ(fast.alt_screen(), slow.alt_screen()) << where;
+}
+
+TEST(Terminal, FastScrollingGivesTheSameScreenCursorAndScrollback) {
+  std::size_t fast_lines = 0;
+  for (unsigned seed = 1; seed <= 150; ++seed) {
+    std::mt19937 rng(seed);
+    const int cols = seed % 3 == 0 ? 10 : seed % 3 == 1 ? 80 : 120;
+    const int rows = seed % 4 == 0 ? 3 : seed % 4 == 1 ? 5 : 30;
+    const std::size_t scrollback = seed % 5 == 0 ? 0 : seed % 5 == 1 ? 7 : 1000;
+    Terminal fast(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
+    Terminal slow(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
+    slow.set_fast_scroll(false);
+    const std::string stream = mixed_stream(rng, cols, 400);
+    for (std::size_t at = 0; at < stream.size();) {
+      const std::size_t n = std::min<std::size_t>(stream.size() - at, 1 + rng() % 3000);
+      fast.feed(std::string_view(stream).substr(at, n));
+      slow.feed(std::string_view(stream).substr(at, n));
+      at += n;
+      expect_same(fast, slow, "seed " + std::to_string(seed) + " at byte " + std::to_string(at));
+      if (::testing::Test::HasFatalFailure()) return;
+      if (rng() % 40 == 0) {  // a resize now and then, on both
+        const auto c = static_cast<uint16_t>(5 + rng() % 120);
+        const auto r = static_cast<uint16_t>(3 + rng() % 30);
+        fast.resize(c, r);
+        slow.resize(c, r);
+      }
+    }
+    EXPECT_EQ(slow.fast_scrolled_lines(), 0u);
+    fast_lines += fast.fast_scrolled_lines();
+  }
+  EXPECT_GT(fast_lines, 10000u) << "the fast path was hardly taken; the comparison proves little";
+}
+
+TEST(Terminal, FastScrollingTakesPlainLinesAndNotWhatFollowsAScrollRegion) {
+  Terminal term(120, 30, 1000);
+  term.feed(numbered_lines(1, 500));
+  EXPECT_GT(term.fast_scrolled_lines(), 400u);
+  EXPECT_EQ(term.scrollback_size(), 500u - 29u);
+  EXPECT_EQ(term.tail_lines(2), "line499\nline500");
+  const std::size_t before = term.fast_scrolled_lines();
+  term.feed("\x1b[5;20r");  // a scroll region: lines are fed one by one from now on
+  term.feed(numbered_lines(501, 600));
+  EXPECT_EQ(term.fast_scrolled_lines(), before);
+  term.feed("\x1b[r\x1b[30;1H");
+  term.feed(numbered_lines(601, 700));
+  EXPECT_GT(term.fast_scrolled_lines(), before);
+  EXPECT_EQ(term.tail_lines(1), "line700");
 }
 
 }  // namespace
