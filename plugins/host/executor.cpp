@@ -556,6 +556,9 @@ void HostExecutor::run() noexcept {
   for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   try {
+    // The sandbox's trial run, here rather than in the constructor: creation (the server's
+    // start-up) does not wait for it; spawns wait in Sandbox::unavailable().
+    if (sandbox_ != nullptr) sandbox_->run_trial();
     loop();
   } catch (const std::exception& e) {
     log(PMCP_LOG_ERROR, std::string("host executor thread failed: ") + e.what());

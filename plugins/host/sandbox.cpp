@@ -14,7 +14,6 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <system_error>
 #include <utility>
 
 #include "pmcp/plugin.hpp"
@@ -214,13 +213,21 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
     conclude(std::move(unavailable_));
     return;
   }
-  probed_ = false;
-  try {
-    probe_thread_ = std::thread([this] { conclude(probe()); });
-  } catch (const std::system_error& e) {
-    probed_ = true;
-    conclude(std::string("cannot start a thread for the trial sandbox: ") + e.what());
+  probed_ = false;  // run_trial() does it, on the executor's thread
+}
+
+void Sandbox::run_trial() {
+  {
+    std::lock_guard lock(probe_mutex_);
+    if (probed_) return;
   }
+  std::string verdict;
+  try {
+    verdict = probe();
+  } catch (const std::exception& e) {
+    verdict = std::string("the trial sandbox could not run: ") + e.what();
+  }
+  conclude(std::move(verdict));
 }
 
 void Sandbox::conclude(std::string unavailable) {
@@ -256,7 +263,6 @@ const std::string& Sandbox::unavailable() const {
 }
 
 Sandbox::~Sandbox() {
-  if (probe_thread_.joinable()) probe_thread_.join();  // at most the probe's time limit
   if (proxy_ != nullptr) proxy_->stop();
   if (private_dir_.empty()) return;
   rmdir(hidden_dir_.c_str());

@@ -6,7 +6,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "config.hpp"
@@ -17,10 +16,11 @@ namespace pmcp::host {
 
 class Sandbox {
  public:
-  // Resolves bubblewrap, finds the launcher in helper_dir and starts a trial sandbox on a thread
-  // of its own (it takes a bubblewrap start, several ms, which start-up need not wait for). Never
-  // throws for a machine that cannot sandbox: unavailable() then says why, and spawns must be
-  // refused (fail closed). writable_dir is the directory the commands may write by default.
+  // Resolves bubblewrap, finds the launcher in helper_dir and starts the proxy. Never throws for
+  // a machine that cannot sandbox: unavailable() then says why, and spawns must be refused (fail
+  // closed). writable_dir is the directory the commands may write by default. The trial sandbox
+  // (a bubblewrap start, several ms that start-up need not wait for) is left to run_trial().
+  // Its verdict is logged when known.
   Sandbox(const pmcp_host* host, SandboxConfig config, const std::string& helper_dir,
           std::string writable_dir);
   ~Sandbox();
@@ -28,8 +28,11 @@ class Sandbox {
   Sandbox& operator=(const Sandbox&) = delete;
 
   bool enabled() const { return config_.enabled; }
+  // Runs the trial sandbox unless the checks before it failed. The executor calls it first
+  // thing on its own thread.
+  void run_trial();
   // Empty when the sandbox works; otherwise the reason and the setting that turns it off.
-  // Waits for the trial sandbox when it is still running (only the first spawn can wait).
+  // Waits for run_trial() when it has not finished (only the first spawn can wait).
   const std::string& unavailable() const;
 
   // The bubblewrap and launcher arguments that go before the command. pwd: the PWD of the
@@ -61,8 +64,7 @@ class Sandbox {
   std::string unavailable_;  // final once probed_ is set
   mutable std::mutex probe_mutex_;
   mutable std::condition_variable probe_done_;
-  bool probed_ = true;  // false while the trial sandbox runs
-  std::thread probe_thread_;
+  bool probed_ = true;  // false until run_trial() has concluded
 };
 
 }  // namespace pmcp::host
