@@ -57,7 +57,7 @@ class TerminalGuard {
   std::string utf8_;           // an incomplete UTF-8 sequence in the ground state
   std::size_t utf8_need_ = 0;  // continuation bytes still expected for utf8_
   std::string last_graphic_;   // the UTF-8 bytes of the last printed character (for REP)
-  bool margins_set_ = false;      // a DECSTBM with parameters is in force
+  bool margins_set_ = false;   // a DECSTBM with parameters is in force
   bool lr_margin_mode_ = false;   // DECLRMM (CSI ? 69 h) is on
   bool margins_touched_ = false;  // the last filter() passed a margin-related sequence
 };

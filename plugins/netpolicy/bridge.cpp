@@ -307,8 +307,8 @@ class Bridge {
       }
     }
     if (d.held > 0) {
-      const ssize_t n = splice(d.pipe_read, nullptr, to, nullptr, d.held,
-                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      const ssize_t n =
+          splice(d.pipe_read, nullptr, to, nullptr, d.held, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         d.held -= static_cast<std::size_t>(n);
         step = Step::moved;

@@ -6,8 +6,8 @@
 //   fails on a 1-cell-wide or -high screen); byte 2: where to resize (0: never);
 //   the rest: what the program writes.
 #include <cstddef>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 

@@ -630,8 +630,8 @@ TEST_F(ProxyTest, TunnelCarriesEveryByteInOrderBothWaysAtOnce) {
     ASSERT_EQ(back.size(), data.size());
     EXPECT_TRUE(back == data) << "the echoed bytes differ";
   }
-  const std::string counted = std::to_string(data.size()) + " bytes out, " +
-                              std::to_string(data.size()) + " bytes in";
+  const std::string counted =
+      std::to_string(data.size()) + " bytes out, " + std::to_string(data.size()) + " bytes in";
   const auto deadline = Clock::now() + 5s;
   while (!log.has(LogLevel::debug, counted) && Clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);

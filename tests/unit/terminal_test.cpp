@@ -298,13 +298,15 @@ TEST(Terminal, EncodesCharacters) {
 // autowrap and origin modes, resets, tabs, UTF-8 and wide characters, line feeds without CR,
 // lines longer than a row and lines of exactly a row.
 std::string mixed_stream(std::mt19937& rng, int cols, std::size_t tokens) {
+  // clang-format off
   static const std::vector<std::string> specials = {
       "\x1b[31m", "\x1b[44;1m", "\x1b[0m", "\x1b[5;3H", "\x1b[A", "\x1b[2J", "\x1b[K",
       "\x1b[3;7r", "\x1b[r", "\x1b[2;5r", "\x1b[?1049h", "\x1b[?1049l", "\x1b[4h", "\x1b[4l",
       "\x1b[?7l", "\x1b[?7h", "\x1b[?6h", "\x1b[?6l", "\x1b[?69h\x1b[2;6s", "\x1b[?69l",
-      "\x1b" "c", "\x1b[!p", "\x1b(0", "\x1b(B", "\t", "\xc3\xa9", "\xe6\x97\xa5", "\n",
+      "\033c", "\x1b[!p", "\x1b(0", "\x1b(B", "\t", "\xc3\xa9", "\xe6\x97\xa5", "\n",
       "\r", "\x1b[2S", "\x1b[L", "\x1b[M", "\x1b[9;1H", "\x1b[1;1H", "\x1b[20h", "\x1b[20l",
-      "\x1b" "#8", "\x1b[?1047h", "\x1b[?1047l", "\x1b" "D", "\x1b" "M", "\x1b" "7", "\x1b" "8"};
+      "\033#8", "\x1b[?1047h", "\x1b[?1047l", "\033D", "\033M", "\0337", "\0338"};
+  // clang-format on
   std::string out;
   const auto line = [&](int length) {
     std::string l;
@@ -320,7 +322,8 @@ std::string mixed_stream(std::mt19937& rng, int cols, std::size_t tokens) {
     } else if (kind == 6) {
       out += line(cols + 1 + static_cast<int>(rng() % static_cast<unsigned>(cols)));  // wraps
     } else if (kind == 7) {
-      for (int n = static_cast<int>(rng() % 80); n > 0; --n) out += line(static_cast<int>(rng() % 12));
+      for (int n = static_cast<int>(rng() % 80); n > 0; --n)
+        out += line(static_cast<int>(rng() % 12));
     } else {
       out += specials[rng() % specials.size()];
     }

@@ -38,8 +38,9 @@ TEST(Text, LastLines) {
 TEST(Text, Iso8601) {
   EXPECT_EQ(iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(1234))),
             "1970-01-01T00:00:01.234Z");
-  EXPECT_EQ(iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(1796556346007))),
-            "2026-12-06T11:25:46.007Z");
+  EXPECT_EQ(
+      iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(1796556346007))),
+      "2026-12-06T11:25:46.007Z");
   EXPECT_EQ(iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(951782400000))),
             "2000-02-29T00:00:00.000Z");
   EXPECT_EQ(iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(-1))),
