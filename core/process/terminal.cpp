@@ -88,7 +88,8 @@ void Terminal::feed(std::string_view bytes) {
   guarded_.clear();
   guard_.filter(bytes, cols_, guarded_);
   if (guarded_.empty()) return;
-  if (!fast_scroll_ || !guard_.margins_full() || rows_ < 3 || cols_ < 2) {
+  if (!fast_scroll_ || !guard_.margins_full() || guard_.line_attributes_used() || rows_ < 3 ||
+      cols_ < 3) {
     vterm_input_write(vt_, guarded_.data(), guarded_.size());
     return;
   }
@@ -107,16 +108,23 @@ void Terminal::feed(std::string_view bytes) {
   }
 }
 
-// Why this is the same as feeding the lines: with the margins at the whole screen, the cursor
-// at the start of the bottom row and lines of printable ASCII that each fit in a row and end
-// in CR LF, feeding n of them (n < rows) writes the first over what the bottom row holds, the
-// others on blank rows scrolled in, and scrolls n times; each scroll pushes the top row to the
-// scrollback and brings in a blank row erased with the current pen. "CSI n S" pushes the same
-// n rows in the same order, moves the rest up once and erases n rows with the same pen; the
-// lines are then written with the same pen at the rows where they end up (the first over the
-// old bottom row, now n rows up) and the cursor goes back to the start of the bottom row.
+// Why this is the same as feeding the lines: with the margins at the whole screen, no line
+// attributes, at least 3 columns, the cursor at the start of the bottom row and lines of
+// printable ASCII that each fit in a row and end in CR LF, feeding n of them (n < rows) writes
+// the first over what the bottom row holds, the others on blank rows scrolled in, and scrolls
+// n times; each scroll pushes the top row to the scrollback and brings in a blank row erased
+// with the current pen. Let m be the last line that is not empty (m >= 1, or there is nothing
+// to gain). "CSI m S" pushes the same m rows in the same order, moves the rest up once and
+// erases m rows with the same pen; lines 0 to m-1 are then written with the same pen at the
+// rows where they end up before line m is fed (the first over the old bottom row, now m rows
+// up), and the cursor goes back to the start of the bottom row, where line m and the rest are
+// fed as they are. So the last glyph written, which libvterm keeps to join a combining
+// character sent later, is the same glyph at the same place as when feeding line by line.
 // Insert mode, origin mode, autowrap and character sets act alike on both ways (a line that
-// fits never wraps; a full row's pending wrap is cleared by CR or by the next CUP alike).
+// fits never wraps; a full row's pending wrap is cleared by the next CUP as by CR). A pending
+// wrap at the start of a row (a wide character filling a 2-column row, or any character on a
+// double-width row of 3 columns or less) survives CR LF on the bottom row but not a CUP; the
+// column and line attribute conditions rule it out.
 std::size_t Terminal::scroll_plain_lines(std::string_view s) {
   if (alt_screen_) return 0;
   VTermPos pos{};
@@ -125,6 +133,7 @@ std::size_t Terminal::scroll_plain_lines(std::string_view s) {
   const std::size_t most = static_cast<std::size_t>(rows_) - 1;
   std::size_t lines = 0;
   std::size_t used = 0;
+  std::size_t last_text = 0;  // the last line that is not empty
   std::size_t starts[kMaxBatch + 1];
   std::size_t ends[kMaxBatch + 1];
   for (std::size_t i = 0; lines < most && lines < kMaxBatch;) {
@@ -136,21 +145,25 @@ std::size_t Terminal::scroll_plain_lines(std::string_view s) {
     if (j - i > cols_ || j + 1 >= s.size() || s[j] != '\r' || s[j + 1] != '\n') break;
     starts[lines] = i;
     ends[lines] = j;
+    if (j > i) last_text = lines;
     ++lines;
     i = j + 2;
     used = i;
   }
-  if (lines < 2) return 0;
+  if (last_text == 0) return 0;
+  const std::size_t m = last_text;
   batch_.clear();
-  batch_ += "\x1b[" + std::to_string(lines) + "S";
-  const std::size_t first_row = static_cast<std::size_t>(rows_) - 1 - lines;
-  for (std::size_t k = 0; k < lines; ++k) {
+  batch_ += "\x1b[" + std::to_string(m) + "S";
+  const std::size_t first_row = static_cast<std::size_t>(rows_) - 1 - m;
+  for (std::size_t k = 0; k < m; ++k) {
+    if (ends[k] == starts[k]) continue;  // an empty line: its row was erased by the scroll
     batch_ += "\x1b[" + std::to_string(first_row + k + 1) + ";1H";
     batch_.append(s.data() + starts[k], ends[k] - starts[k]);
   }
   batch_ += "\x1b[" + std::to_string(rows_) + ";1H";
+  batch_.append(s.data() + starts[m], used - starts[m]);
   vterm_input_write(vt_, batch_.data(), batch_.size());
-  fast_scrolled_lines_ += lines;
+  fast_scrolled_lines_ += m;
   return used;
 }
 

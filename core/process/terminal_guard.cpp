@@ -47,8 +47,10 @@ void TerminalGuard::ground_byte(unsigned char c, std::string& out) {
       utf8_.clear();
       return;
     }
-    // An interrupted sequence: libvterm shows it as U+FFFD.
-    out += utf8_;
+    // An interrupted sequence shows as one U+FFFD. It is written as such: libvterm's decoder
+    // would keep the unfinished bytes across a control that follows and show the U+FFFD where
+    // the next text starts, maybe on another row.
+    out += kReplacement;
     last_graphic_ = kReplacement;
     utf8_.clear();
     utf8_need_ = 0;
@@ -67,7 +69,9 @@ void TerminalGuard::ground_byte(unsigned char c, std::string& out) {
     utf8_.assign(1, static_cast<char>(c));
     utf8_need_ = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
   } else {
-    out += static_cast<char>(c);  // not UTF-8: libvterm shows U+FFFD
+    // Not UTF-8 (a stray continuation byte, an overlong or out-of-range lead): one U+FFFD.
+    // libvterm would take 0xc0, 0xc1 and 0xf5 to 0xfd as leads and wait for more.
+    out += kReplacement;
     last_graphic_ = kReplacement;
   }
 }
@@ -213,11 +217,20 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
           }
         } else {
           if (c == 'c' && pending_.size() == 1) {  // RIS: a full reset
-            margins_set_ = lr_margin_mode_ = false;
+            margins_set_ = lr_margin_mode_ = line_attributes_ = false;
             margins_touched_ = true;
+          } else if (c >= '3' && c <= '6' && pending_ == "\x1b#") {  // line attributes
+            line_attributes_ = true;
           }
           out += pending_;
           out += static_cast<char>(c);
+          if (c == '8' && pending_.size() == 1) {
+            // DECRC: libvterm restores the saved position as it is, which after a resize to
+            // fewer rows or columns lies off the screen, and the next glyph or insertion
+            // writes outside its buffers. "CSI ? h" sets no mode, and every CSI ends by
+            // bringing the cursor back onto the screen.
+            out += "\x1b[?h";
+          }
           pending_.clear();
           state_ = State::ground;
         }

@@ -33,6 +33,11 @@ class TerminalGuard {
   // force before it, and no sequence in it that sets or resets them. Conservative: "CSI 1;24 r"
   // counts as margins. The terminal's fast scrolling relies on it.
   bool margins_full() const { return !margins_set_ && !lr_margin_mode_ && !margins_touched_; }
+  // Whether a line attribute (DECDHL, DECSWL, DECDWL: "ESC # 3" to "ESC # 6") may be in force:
+  // from the first one until a full reset (RIS) resets every line. A double-width row is half
+  // as wide, and libvterm moves the attributes with the rows they scroll, differently for one
+  // "CSI n S" than for n line feeds, so the terminal's fast scrolling stays off meanwhile.
+  bool line_attributes_used() const { return line_attributes_; }
   // The terminal reset the margins itself (after a resize).
   void margins_were_reset() { margins_set_ = false; }
 
@@ -60,6 +65,7 @@ class TerminalGuard {
   bool margins_set_ = false;   // a DECSTBM with parameters is in force
   bool lr_margin_mode_ = false;   // DECLRMM (CSI ? 69 h) is on
   bool margins_touched_ = false;  // the last filter() passed a margin-related sequence
+  bool line_attributes_ = false;  // a DECDHL/DECSWL/DECDWL passed since the last RIS
 };
 
 }  // namespace pmcp::process

@@ -32,8 +32,7 @@ TEST(TerminalGuard, OrdinaryOutputPassesUnchanged) {
       "\x1b[1;31mred\x1b[0m \x1b[38;5;208morange\x1b[m\r\n",
       "\x1b[?1049h\x1b[2J\x1b[H\x1b[5;10Hx\x1b[?25l\x1b[?1049l",
       "\x1b[?1h\x1b=\x1b(B\x1b)0\x1b"
-      "7\x1b"
-      "8\x1bM",
+      "7\x1bM",  // DECRC gains a clamp (RestoringACursorSavedBeforeAShrinkStaysOnTheScreen)
       "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad\r\n",
       "\x1b[38:2::255:0:0mtruecolor\x1b[0m",
       "tab\there\bback\a",
@@ -96,8 +95,23 @@ TEST(TerminalGuard, NonPrintingCodePointsAreDropped) {
                     "b"),
             "ab");
   EXPECT_EQ(guarded("\xc2\xa0"), "\xc2\xa0");  // U+00A0 is printable
-  // Invalid UTF-8 passes (libvterm shows U+FFFD) and is what REP repeats then.
-  EXPECT_EQ(guarded("\xff\x1b[1b"), "\xff\xEF\xBF\xBD");
+  // Invalid UTF-8 becomes U+FFFD, which REP then repeats.
+  EXPECT_EQ(guarded("\xff\x1b[1b"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+// libvterm's decoder keeps an unfinished sequence across controls, so invalid bytes would show
+// up where the next text starts (found by the terminal fuzz harness: the U+FFFD landed on a
+// later line, which then wrapped). The guard passes only whole, valid sequences.
+TEST(TerminalGuard, InvalidUtf8BecomesOneReplacementCharacterEach) {
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(guarded("a\xf5\xf5\xff\r\nb"), "a" + r + r + r + "\r\nb");
+  EXPECT_EQ(guarded("\xc0\x80"), r + r);             // overlong lead, stray continuation
+  EXPECT_EQ(guarded("\xe2\x82\r\nx"), r + "\r\nx");  // interrupted by a control
+  EXPECT_EQ(guarded_bytewise("\xe2\x82\xac\xe2"), "\xe2\x82\xac");  // the rest waits
+  EXPECT_EQ(guarded("\xfc\x80\x80\x80\x80\x80"), r + r + r + r + r + r);
+  Terminal terminal(20, 3, 10);
+  terminal.feed("\xf5\r\n\r\nabc");
+  EXPECT_EQ(terminal.render_screen(), "\xEF\xBF\xBD\n\nabc");
 }
 
 // libvterm reads '[' after ESC and intermediates as a CSI too (found by the fuzz harnesses:
@@ -116,6 +130,30 @@ TEST(TerminalGuard, CancelAndControlsInsideSequences) {
   EXPECT_EQ(guarded("\x1b[1\x18m"), "\x18m");    // CAN aborts the CSI
   EXPECT_EQ(guarded("\x1b[1\nA"), "\n\x1b[1A");  // a C0 control acts at once
   EXPECT_EQ(guarded("\x1b\x1b[2J"), "\x1b[2J");  // ESC restarts
+}
+
+// A cursor saved on a larger screen is restored inside the smaller one. libvterm restored it
+// off the screen and then wrote outside its buffers (found by the terminal's differential test:
+// 15 line feeds, the alternate screen, insert mode, a resize to 15 rows, DECRC and a letter).
+TEST(TerminalGuard, RestoringACursorSavedBeforeAShrinkStaysOnTheScreen) {
+  EXPECT_EQ(guarded("\x1b"
+                    "8x"),
+            "\x1b"
+            "8\x1b[?hx");
+  for (const char* save : {"\x1b"
+                           "7",
+                           "\x1b[?1049h\x1b[4h", "\x1b[?1048h"}) {
+    Terminal terminal(80, 30, 100);
+    terminal.feed(std::string(15, '\n') + "\x1b[70C" + save);
+    terminal.resize(20, 10);
+    terminal.feed(
+        "\x1b"
+        "8r");
+    EXPECT_EQ(terminal.cursor().row, 9) << save;
+    EXPECT_EQ(terminal.cursor().col, 19) << save;
+    terminal.feed("\x1b[?1048lq");
+    EXPECT_LE(terminal.cursor().row, 9) << save;
+  }
 }
 
 // The inputs that hung or crashed libvterm, through the real Terminal: each must return.
