@@ -20,8 +20,9 @@ packages=(
   iproute2
   # the Debian packages: cpack's dependency scan (dpkg-shlibdeps, file), their check (lintian)
   dpkg-dev file lintian
-  # the fuzz harnesses: clang with libFuzzer and the sanitizer runtimes
-  clang libclang-rt-14-dev
+  # the fuzz harnesses: clang with libFuzzer and the sanitizer runtimes; valgrind watches
+  # libvterm, which the sanitizers do not instrument
+  clang libclang-rt-14-dev valgrind
   # the package test checks the systemd unit (systemd-analyze) and runs the server as the unit
   # would (setpriv, from util-linux)
   systemd util-linux

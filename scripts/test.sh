@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds process-mcp and passes the whole test suite: unit, ABI, integration, end-to-end
-# tests (official MCP client) and the Debian packages (built, linted, installed into a clean
-# root) on the release build; then unit, integration, HTTP and end-to-end tests again under
+# tests (official MCP client), the Debian packages (built, linted, installed into a clean
+# root) and the terminal under valgrind (libvterm is not instrumented) on the release build; then unit, integration, HTTP and end-to-end tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer at every server's exit) and under
 # ThreadSanitizer; then each fuzz harness for about a minute. This is the command CI runs.
 set -euo pipefail

@@ -3,7 +3,8 @@
 // terminal without fast scrolling gets the same bytes, and both must show the same text,
 // scrollback and cursor (a difference aborts).
 //   byte 0, 1: columns and rows (2..161, 2..61: the tools refuse fewer than 2, as libvterm
-//   fails on a 1-cell-wide or -high screen); byte 2: where to resize (0: never);
+//   fails on a 1-cell-wide or -high screen); byte 2: every how many bytes to resize, to another
+//   size and back by turns (0: never);
 //   the rest: what the program writes.
 #include <cstddef>
 #include <cstdint>
@@ -30,10 +31,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     terminal.feed(bytes.substr(fed, n));
     reference.feed(bytes.substr(fed, n));
     fed += n;
-    if (resize_at != 0 && fed >= resize_at && fed - n < resize_at) {
+    // At every multiple of resize_at: to the other size, then back (state saved on one size
+    // and used on the other is where libvterm went wrong before).
+    if (resize_at != 0 && fed / resize_at != (fed - n) / resize_at) {
+      const bool other = (fed / resize_at) % 2 == 1;
       for (auto* t : {&terminal, &reference}) {
-        t->resize(static_cast<uint16_t>(2 + (cols * 7) % 160),
-                  static_cast<uint16_t>(2 + (rows * 5) % 60));
+        t->resize(other ? static_cast<uint16_t>(2 + (cols * 7) % 160) : cols,
+                  other ? static_cast<uint16_t>(2 + (rows * 5) % 60) : rows);
       }
     }
   }
