@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/dll/shared_library.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <system_error>
@@ -122,24 +123,28 @@ Result<Opened> open_plugin(const fs::path& file) {
   }
 
   const std::string entry_name = PMCP_ENTRY_SYMBOL;
-  const pmcp_plugin_entry* entry = nullptr;
-  if (library->library.has(entry_name)) {
-    try {
-      entry = &library->library.get<const pmcp_plugin_entry>(entry_name);
-    } catch (const std::exception&) {
-      entry = nullptr;
-    }
-  }
+  // The address alone, as a void pointer: what it points to is checked before it is read as
+  // an entry (a function of that name lies at any alignment, and a reference to a misaligned
+  // struct is undefined behaviour already).
+  dlerror();
+  const void* address = dlsym(library->library.native(), entry_name.c_str());
   const std::string no_entry =
       "no entry symbol '" + entry_name + "' (not a process-mcp plugin, or its entry is not " +
       "exported: define it with PMCP_EXPORT and build with pmcp_add_plugin)";
-  if (entry == nullptr) return file_error(ErrorCode::invalid_argument, file, no_entry);
-  SymbolFacts facts = symbol_facts(library->library.native(), entry);
+  if (address == nullptr) return file_error(ErrorCode::invalid_argument, file, no_entry);
+  SymbolFacts facts = symbol_facts(library->library.native(), address);
   if (!facts.in_this_library) return file_error(ErrorCode::invalid_argument, file, no_entry);
   if (!facts.is_object) {
     return file_error(ErrorCode::invalid_argument, file,
                       "'" + entry_name + "' is a function; it must be the const entry struct");
   }
+  if (reinterpret_cast<std::uintptr_t>(address) % alignof(pmcp_plugin_entry) != 0) {
+    return file_error(ErrorCode::invalid_argument, file,
+                      "entry symbol '" + entry_name + "' is not aligned for an entry struct (" +
+                          std::to_string(alignof(pmcp_plugin_entry)) +
+                          " bytes); it must be the const entry struct");
+  }
+  const auto* entry = static_cast<const pmcp_plugin_entry*>(address);
   if (facts.known && facts.size < kEntryHeaderSize) {
     return file_error(ErrorCode::invalid_argument, file,
                       "entry symbol '" + entry_name + "' is only " + std::to_string(facts.size) +

@@ -170,6 +170,7 @@ TEST_F(PluginLoaderTest, RefusesEachBrokenPluginWithItsReason) {
   const std::vector<Case> cases = {
       {"no-entry", "no entry symbol 'pmcp_plugin_entry'"},
       {"entry-is-function", "'pmcp_plugin_entry' is a function"},
+      {"misaligned-entry", "entry symbol 'pmcp_plugin_entry' is not aligned for an entry struct"},
       {"abi-major", "built for plugin ABI " +
                         abi_text(PMCP_ABI_VERSION_MAJOR + 1, PMCP_ABI_VERSION_MINOR) +
                         ", but this server speaks ABI " + ours},
@@ -272,9 +273,9 @@ TEST(ListPlugins, ReadsEveryEntryWithoutInitAndReportsEachBrokenFile) {
   }
   // init is not called, so init-fails and no-factory list fine.
   EXPECT_EQ(loaded, (std::vector<std::string>{"good", "init-fails", "no-factory"}));
-  ASSERT_EQ(refused.size(), 7u);
-  for (std::string kind :
-       {"abi-major", "abi-minor", "entry-is-function", "no-entry", "null-id", "small-entry"}) {
+  ASSERT_EQ(refused.size(), 8u);
+  for (std::string kind : {"abi-major", "abi-minor", "entry-is-function", "misaligned-entry",
+                           "no-entry", "null-id", "small-entry"}) {
     const std::string prefix = test_plugin(kind).string() + ": ";
     bool named = false;
     for (const auto& message : refused) named = named || message.rfind(prefix, 0) == 0;

@@ -15,6 +15,7 @@
 #define KIND_NULL_ID 6        /* id is NULL */
 #define KIND_INIT_FAILS 7     /* init() logs a reason and returns 0 */
 #define KIND_NO_FACTORY 8     /* get_factory() knows no id */
+#define KIND_MISALIGNED 9     /* pmcp_plugin_entry is data, one byte off the struct's alignment */
 
 #ifndef TEST_PLUGIN_KIND
 #error "define TEST_PLUGIN_KIND"
@@ -80,6 +81,13 @@ static const void* plugin_get_factory(const char* factory_id) {
 #define ENTRY_SYMBOL "pmcp_entry_data"
 PMCP_EXPORT int entry_function(void) __asm__(PMCP_ENTRY_SYMBOL);
 int entry_function(void) { return 0; }
+#elif TEST_PLUGIN_KIND == KIND_MISALIGNED
+#define ENTRY_SYMBOL "pmcp_entry_data"
+/* An object of the entry's name one byte into a larger one, so misaligned for the struct. */
+const unsigned char misaligned_holder[sizeof(pmcp_plugin_entry) + 8] = {0};
+__asm__(".globl " PMCP_ENTRY_SYMBOL "\n\t.type " PMCP_ENTRY_SYMBOL
+        ", @object\n\t.set " PMCP_ENTRY_SYMBOL ", misaligned_holder + 1\n\t.size " PMCP_ENTRY_SYMBOL
+        ", 63");
 #else
 #define ENTRY_SYMBOL PMCP_ENTRY_SYMBOL
 #endif
