@@ -126,7 +126,6 @@ Result<Opened> open_plugin(const fs::path& file) {
   // The address alone, as a void pointer: what it points to is checked before it is read as
   // an entry (a function of that name lies at any alignment, and a reference to a misaligned
   // struct is undefined behaviour already).
-  dlerror();
   const void* address = dlsym(library->library.native(), entry_name.c_str());
   const std::string no_entry =
       "no entry symbol '" + entry_name + "' (not a process-mcp plugin, or its entry is not " +
