@@ -208,7 +208,12 @@ struct HostExecutor::Proc {
   std::string path_env;
   bool has_path = false;
 
-  // Prepared before the fork: the supervisor's argv and the command's environment.
+  // Prepared before the fork: the supervisor's argv and the command's environment; in the
+  // sandbox, the launch spec instead (protocol.hpp).
+  bool sandboxed = false;
+  std::string spec;
+  uint16_t cols = 80;  // a sandboxed terminal's size until its master arrives (under mu_)
+  uint16_t rows = 24;
   std::vector<std::string> args;
   std::vector<char*> argv;
   std::vector<std::string> env;
@@ -270,6 +275,7 @@ HostExecutor::HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink
   std::memcpy(&sink_, &sink, std::min<std::size_t>(sink.struct_size, sizeof sink_));
   const OpenFilesLimit& nofile = open_files_limit();
   if (nofile.raised) child_nofile_ = &nofile.original;
+  if (sandbox_ != nullptr) sandbox_->set_child_limit(child_nofile_);
   if (!nofile.problem.empty()) {
     log(PMCP_LOG_WARN, "cannot raise the limit of open files (" + nofile.problem +
                            "); each live process needs up to 4, so fewer than max_processes " +
@@ -371,31 +377,37 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     }
     p->env.emplace_back(entry);
   }
-  p->args = {supervisor_, proto::kTag, p->pty ? "pty" : "pipe", p->cwd, std::to_string(server_pid_),
-             "0"};
-  if (sandbox_ != nullptr) {
+  for (std::size_t i = 0; i < o.argc; ++i) {
+    if (o.argv[i] == nullptr)
+      throw Error(PMCP_ERR_INVALID_ARGUMENT, "argv[" + std::to_string(i) + "] is null");
+  }
+  p->sandboxed = sandbox_ != nullptr;
+  if (p->sandboxed) {
     // The policy's variables (the proxy) replace any of the same name.
     for (const std::string& add : sandbox_->environment()) {
       const std::string name = add.substr(0, add.find('=') + 1);
       std::erase_if(p->env, [&](const std::string& e) { return e.starts_with(name); });
       p->env.push_back(add);
     }
-    std::string pwd;
-    bool has_pwd = false;
-    for (const std::string& e : p->env) {
-      if (e.starts_with("PWD=")) {
-        pwd = e.substr(4);
-        has_pwd = true;
-      }
-    }
-    std::vector<std::string> wrapper = sandbox_->wrapper(p->pty, p->cwd, has_pwd ? &pwd : nullptr);
-    p->args.back() = std::to_string(wrapper.size());
-    for (std::string& w : wrapper) p->args.push_back(std::move(w));
-  }
-  for (std::size_t i = 0; i < o.argc; ++i) {
-    if (o.argv[i] == nullptr)
-      throw Error(PMCP_ERR_INVALID_ARGUMENT, "argv[" + std::to_string(i) + "] is null");
-    p->args.emplace_back(o.argv[i]);
+    p->cols = o.cols != 0 ? o.cols : 80;
+    p->rows = o.rows != 0 ? o.rows : 24;
+    // The launch spec: NUL-terminated fields (protocol.hpp, kLaunch).
+    const auto field = [&](std::string_view f) {
+      p->spec.append(f);
+      p->spec.push_back('\0');
+    };
+    field(p->pty ? "pty" : "pipe");
+    field(std::to_string(p->cols));
+    field(std::to_string(p->rows));
+    field(p->cwd);
+    field(std::to_string(o.argc));
+    for (std::size_t i = 0; i < o.argc; ++i) field(o.argv[i]);
+    field(std::to_string(p->env.size()));
+    for (const std::string& e : p->env) field(e);
+  } else {
+    p->args = {supervisor_, proto::kTag, p->pty ? "pty" : "pipe", p->cwd,
+               std::to_string(server_pid_)};
+    for (std::size_t i = 0; i < o.argc; ++i) p->args.emplace_back(o.argv[i]);
   }
   for (std::string& s : p->args) p->argv.push_back(s.data());
   p->argv.push_back(nullptr);
@@ -409,8 +421,17 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
   p->child_sock = sv[1];
   p->sock = high_fd(p->sock);
   p->child_sock = high_fd(p->child_sock);
+  if (p->sandboxed) {
+    // The command itself tells its pid; the kernel attaches it, as the server sees it.
+    const int on = 1;
+    if (setsockopt(p->sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
+      throw os_error(PMCP_ERR_IO, "cannot set up the control socket", errno);
+  }
 
-  if (p->pty) {
+  if (p->pty && p->sandboxed) {
+    // The sandbox makes the terminal in its own devpts, so that it has a name there; its
+    // master comes back before the start (kTerminal).
+  } else if (p->pty) {
     p->out = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (p->out < 0) throw os_error(PMCP_ERR_IO, "cannot open a pseudo-terminal", errno);
     p->out = high_fd(p->out);
@@ -535,6 +556,13 @@ void HostExecutor::resize(uint64_t id, uint16_t cols, uint16_t rows) {
                                           ": it runs on pipes, not on a terminal");
   if (cols == 0 || rows == 0)
     throw Error(PMCP_ERR_INVALID_ARGUMENT, "a terminal needs at least 1 column and 1 row");
+  if (p->sandboxed && p->out < 0 &&
+      (p->state == State::kQueued || p->state == State::kStarting)) {
+    // The sandbox has not passed the terminal yet; it gets this size when it does.
+    p->cols = cols;
+    p->rows = rows;
+    return;
+  }
   if (p->state == State::kExited || p->out < 0)
     throw Error(PMCP_ERR_STATE, "cannot resize process " + std::to_string(id) + ": it has exited");
   winsize ws{};
@@ -608,6 +636,25 @@ bool HostExecutor::take_commands() {
 void HostExecutor::start(std::unique_ptr<Proc> owned) {
   Proc& p = *owned;
   live_.emplace(p.token, std::move(owned));
+  if (p.sandboxed) {
+    // The sandbox's init forks a launcher for it, which answers on p.sock as a supervisor does.
+    const int stdio[3] = {p.child_in, p.child_out, p.child_err};
+    const std::string why = sandbox_->launch(p.spec, p.child_sock, stdio);
+    for (int* fd : {&p.child_sock, &p.child_in, &p.child_out, &p.child_err, &p.slave})
+      close_fd(*fd);
+    if (!why.empty()) {
+      fail_start(p, PMCP_ERR_UNAVAILABLE,
+                 "cannot start '" + p.argv0 + "' in the host sandbox: " + why +
+                     "; to run commands without the sandbox, set [host.sandbox] enabled = false");
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      p.state = State::kStarting;
+    }
+    epoll_add(p.sock, p.token, kStatus, EPOLLIN);
+    return;
+  }
   const int in = p.pty ? p.slave : p.child_in;
   const int out = p.pty ? p.slave : p.child_out;
   const int err = p.pty ? p.slave : p.child_err;
@@ -671,17 +718,48 @@ void HostExecutor::handle_event(uint64_t t, uint32_t events) {
 bool HostExecutor::on_status(Proc& p) {
   for (;;) {
     char buf[proto::kMaxMessage];
-    const ssize_t n = recv(p.sock, buf, sizeof buf, MSG_DONTWAIT);
+    char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int))];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = recvmsg(p.sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    // What came with it: the sender's pid (SO_PASSCRED, sandboxed only), a descriptor.
+    pid_t sender = 0;
+    int passed = -1;
+    if (n > 0) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET) continue;
+        if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+          ucred cred{};
+          std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+          sender = cred.pid;
+        } else if (c->cmsg_type == SCM_RIGHTS) {
+          const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (std::size_t i = 0; i < k; ++i) {
+            int fd = -1;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (passed < 0)
+              passed = fd;
+            else
+              ::close(fd);
+          }
+        }
+      }
+    }
     if (n >= static_cast<ssize_t>(sizeof(proto::Record))) {
       proto::Record r{};
       std::memcpy(&r, buf, sizeof r);
       const std::string_view text(buf + sizeof r, static_cast<std::size_t>(n) - sizeof r);
-      if (!on_record(p, r, text)) return false;
+      if (!on_record(p, r, text, sender, passed)) return false;
       continue;
     }
+    if (passed >= 0) ::close(passed);
     if (n > 0) continue;  // a short message: not ours
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return true;
     // End of file (or a broken socket): the supervisor has exited.
     const uint64_t token = p.token;
     on_supervisor_gone(p);  // may finish (and free) p
@@ -689,11 +767,41 @@ bool HostExecutor::on_status(Proc& p) {
   }
 }
 
-bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view text) {
+bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view text, pid_t sender,
+                             int passed) {
+  if (passed >= 0 && !(r.kind == proto::kTerminal && p.sandboxed && p.pty && p.out < 0 &&
+                       p.state == State::kStarting)) {
+    ::close(passed);
+    passed = -1;
+  }
   switch (r.kind) {
+    case proto::kPid:
+      // Sent by the sandboxed command itself before its exec.
+      if (p.sandboxed && p.state == State::kStarting && sender > 0) p.child = sender;
+      return true;
+    case proto::kTerminal: {
+      if (passed < 0) return true;
+      const int flags = fcntl(passed, F_GETFL);
+      if (flags >= 0) fcntl(passed, F_SETFL, flags | O_NONBLOCK);
+      std::lock_guard<std::mutex> lock(mu_);
+      p.out = passed;
+      // A resize that came before the terminal did.
+      winsize ws{};
+      ws.ws_col = p.cols;
+      ws.ws_row = p.rows;
+      ioctl(p.out, TIOCSWINSZ, &ws);
+      return true;
+    }
     case proto::kStarted: {
       if (p.state != State::kStarting) return true;
-      p.child = r.a;
+      if (!p.sandboxed) {
+        p.child = r.a;
+      } else if (p.child <= 0 || (p.pty && p.out < 0)) {
+        fail_start(p, PMCP_ERR_INTERNAL,
+                   "the host sandbox started '" + p.argv0 +
+                       "' but did not say its pid or pass its terminal");
+        return false;
+      }
       {
         std::lock_guard<std::mutex> lock(mu_);
         p.state = State::kRunning;
@@ -772,9 +880,10 @@ void HostExecutor::on_supervisor_gone(Proc& p) {
       usleep(1000);
     }
     if (!reaped && supervisor > 0) unreaped_.push_back(supervisor);
-    fail_start(
-        p, PMCP_ERR_INTERNAL,
-        "the process supervisor '" + supervisor_ + "' ended before the process started" + how);
+    fail_start(p, PMCP_ERR_INTERNAL,
+               (p.sandboxed ? std::string("the host sandbox's launcher")
+                            : "the process supervisor '" + supervisor_ + "'") +
+                   " ended before the process started" + how);
     return;
   }
   if (supervisor > 0) unreaped_.push_back(supervisor);
@@ -783,7 +892,8 @@ void HostExecutor::on_supervisor_gone(Proc& p) {
     p.exit_known = true;
     p.exit_code = -1;
     p.term_signal = SIGKILL;
-    p.exit_message = "the process supervisor was lost; the process was killed";
+    p.exit_message = p.sandboxed ? "the host sandbox's launcher was lost; the process was killed"
+                                 : "the process supervisor was lost; the process was killed";
     log(PMCP_LOG_WARN, "process " + std::to_string(p.id) + ": " + p.exit_message);
     std::lock_guard<std::mutex> lock(mu_);
     p.state = State::kExited;
@@ -1003,6 +1113,7 @@ void HostExecutor::shutdown() {
   live_.clear();
   queued.clear();
   const auto deadline = Clock::now() + kStopGrace;
+  if (sandbox_ != nullptr) sandbox_->stop();  // ends once the launchers have swept their jobs
   while (!pids.empty()) {
     std::erase_if(pids, [](pid_t pid) {
       const pid_t r = waitpid(pid, nullptr, WNOHANG);

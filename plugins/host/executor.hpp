@@ -8,8 +8,9 @@
 // Each command runs under its own pmcp-host-supervisor process (see supervisor.cpp), which
 // reports the start, delivers signals to the process group, and on exit kills what is left of
 // the job before it reports the wait status. The executor then drains stdout/stderr (or the PTY)
-// to end of file and fires on_exit after the last on_output. With the sandbox on, the supervisor
-// runs the command under bubblewrap and pmcp-sandbox-init (sandbox.hpp, supervisor.cpp).
+// to end of file and fires on_exit after the last on_output. With the sandbox on there is no
+// supervisor: the executor's long-lived sandbox starts the command and a launcher in it answers
+// on the same socket with the same protocol (sandbox.hpp, sandbox_init.cpp).
 #pragma once
 
 #include <sys/resource.h>
@@ -79,7 +80,10 @@ class HostExecutor final : public sdk::ExecutorBase {
   void start(std::unique_ptr<Proc> owned);
   void handle_event(uint64_t tag, uint32_t events);
   bool on_status(Proc& p);
-  bool on_record(Proc& p, const proto::Record& r, std::string_view text);
+  // sender: the pid the kernel attached (sandboxed commands), or 0; passed: a descriptor that
+  // came with the record, or -1 (on_record owns it).
+  bool on_record(Proc& p, const proto::Record& r, std::string_view text, pid_t sender,
+                 int passed);
   void on_supervisor_gone(Proc& p);
   void read_output(Proc& p, bool is_stderr, std::size_t max_bytes);
   void close_output(Proc& p, bool is_stderr);

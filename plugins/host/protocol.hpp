@@ -13,15 +13,15 @@
 namespace pmcp::host::proto {
 
 // argv[1] of the supervisor, so that a mismatched pair fails loudly instead of misbehaving.
-inline constexpr const char* kTag = "pmcp-host-supervisor/1";
+inline constexpr const char* kTag = "pmcp-host-supervisor/2";
 // Name of the supervisor executable, installed next to pmcp-host.so.
 inline constexpr const char* kSupervisorName = "pmcp-host-supervisor";
-// The sandbox launcher (sandbox_init.cpp): installed next to the supervisor, argv[1] is its tag.
+// The sandbox's init (sandbox_init.cpp): installed next to the supervisor, argv[1] is its tag.
 inline constexpr const char* kSandboxInitName = "pmcp-sandbox-init";
-inline constexpr const char* kSandboxInitTag = "pmcp-sandbox-init/1";
-// Inside the sandbox, the launcher's end of its channel to the supervisor. Until the launcher
-// takes the command's stdio from it, fd 2 carries bubblewrap's own messages to the supervisor.
-inline constexpr int kSandboxChannelFd = 3;
+inline constexpr const char* kSandboxInitTag = "pmcp-sandbox-init/2";
+// Inside the sandbox, the init's end of its control socket to the executor (SOCK_SEQPACKET).
+// Until the init reports kReady, fds 1 and 2 carry bubblewrap's own messages to the executor.
+inline constexpr int kSandboxControlFd = 3;
 // The supervisor's end of the socketpair.
 inline constexpr int kSocketFd = 3;
 
@@ -35,10 +35,16 @@ enum Kind : int32_t {
   // into the supervisor's PID namespace.
   kFailedText = 4,
   kPid = 5,
-  // Supervisor to launcher, first message: the command's stdin, stdout and stderr as
-  // SCM_RIGHTS, so that bubblewrap's own processes never hold them (else a closed stdin or
-  // the end of the output would not be seen while they live).
-  kStdio = 6,
+  // Sandbox only. kLaunch: executor to the sandbox's init on the control socket, one per
+  // command, with SCM_RIGHTS [channel, spec] (PTY) or [channel, spec, stdin, stdout, stderr]
+  // (pipes). The channel is the command's own socket, which then speaks this protocol exactly
+  // as a supervisor's would (Records out, Commands in); spec is a memfd (see LaunchSpec in
+  // sandbox.hpp). kReady: init to executor, once the sandbox can take commands. kTerminal:
+  // launcher to executor, before kStarted, with SCM_RIGHTS [the PTY master], a terminal made
+  // in the sandbox's own devpts so that the command's terminal has a name there.
+  kLaunch = 7,
+  kReady = 8,
+  kTerminal = 9,
 };
 
 // Largest message on the control socket: a Record plus text.

@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,69 +65,35 @@ bool is_dir(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// Runs argv with a clean environment, its stdout and stderr captured; returns "" when it
-// exited with 0 within the time limit, else what went wrong.
-std::string run_capture(const std::vector<std::string>& args, std::chrono::seconds limit) {
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) < 0) return std::string("pipe: ") + std::strerror(errno);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  char path_env[] = "PATH=/usr/local/bin:/usr/bin:/bin";
-  char* envp[] = {path_env, nullptr};
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  close(out[1]);
-  if (rc != 0) {
-    close(out[0]);
-    return "cannot run '" + args[0] + "': " + std::strerror(rc);
-  }
-  std::string text;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  bool timed_out = false;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
+std::string errno_text(int e) {
+  char buf[256];
+  return std::string(strerror_r(e, buf, sizeof buf));  // GNU strerror_r
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+// In the child of fork() on the executor thread: only async-signal-safe calls until execve.
+[[noreturn]] void exec_bwrap(char* const* argv, char* const* envp, int control, int log,
+                             pid_t server, const rlimit* nofile) noexcept {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);  // the init unblocks what it needs
+  if (nofile != nullptr) setrlimit(RLIMIT_NOFILE, nofile);
+  // Own session, no terminal; SIGKILL when the executor's thread or the server ends.
+  if (setsid() >= 0 && prctl(PR_SET_PDEATHSIG, SIGKILL) == 0) {
+    if (getppid() != server) _exit(0);
+    const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull >= 0 && dup2(devnull, 0) >= 0 && dup2(log, 1) >= 0 && dup2(log, 2) >= 0 &&
+        dup2(control, proto::kSandboxControlFd) >= 0) {
+      // Whatever else the server holds without O_CLOEXEC stays out of the sandbox.
+      syscall(SYS_close_range, static_cast<unsigned>(proto::kSandboxControlFd + 1), ~0U, 0U);
+      execve(argv[0], argv, envp);
     }
-    pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-    char buf[512];
-    const ssize_t n = read(out[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (text.size() < 2048) text.append(buf, static_cast<std::size_t>(n));
   }
-  close(out[0]);
-  if (timed_out) kill(pid, SIGKILL);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  if (timed_out)
-    return "a trial sandbox did not finish within " + std::to_string(limit.count()) + " s";
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return {};
-  std::string why = "a trial sandbox failed";
-  if (WIFEXITED(st)) why += " with exit status " + std::to_string(WEXITSTATUS(st));
-  if (WIFSIGNALED(st)) why += " with signal " + std::to_string(WTERMSIG(st));
-  if (!text.empty()) why += ": " + text;
-  return why;
+  _exit(127);
 }
 
 }  // namespace
@@ -213,7 +182,7 @@ Sandbox::Sandbox(const pmcp_host* host, SandboxConfig config, const std::string&
     conclude(std::move(unavailable_));
     return;
   }
-  probed_ = false;  // run_trial() does it, on the executor's thread
+  probed_ = false;  // run_trial() starts it, on the executor's thread
 }
 
 void Sandbox::run_trial() {
@@ -223,9 +192,9 @@ void Sandbox::run_trial() {
   }
   std::string verdict;
   try {
-    verdict = probe();
+    verdict = start_instance(instance_args(), current_);
   } catch (const std::exception& e) {
-    verdict = std::string("the trial sandbox could not run: ") + e.what();
+    verdict = std::string("the sandbox could not start: ") + e.what();
   }
   conclude(std::move(verdict));
 }
@@ -263,19 +232,12 @@ const std::string& Sandbox::unavailable() const {
 }
 
 Sandbox::~Sandbox() {
+  stop();
   if (proxy_ != nullptr) proxy_->stop();
   if (private_dir_.empty()) return;
   rmdir(hidden_dir_.c_str());
   unlink(hidden_file_.c_str());
   rmdir(private_dir_.c_str());
-}
-
-std::string Sandbox::probe() const {
-  std::vector<std::string> args = bwrap_args();
-  args.push_back(init_);
-  args.push_back(proto::kSandboxInitTag);
-  args.push_back("probe");
-  return run_capture(args, std::chrono::seconds(10));
 }
 
 std::vector<std::string> Sandbox::bwrap_args() const {
@@ -327,15 +289,216 @@ std::vector<std::string> Sandbox::bwrap_args() const {
   return a;
 }
 
-std::vector<std::string> Sandbox::wrapper(bool pty, const std::string& cwd,
-                                          const std::string* pwd) const {
+std::vector<std::string> Sandbox::instance_args() const {
   std::vector<std::string> a = bwrap_args();
-  a.insert(a.end(), {init_, proto::kSandboxInitTag, pty ? "pty" : "pipe", cwd,
-                     pwd != nullptr ? "--pwd=" + *pwd : std::string("--no-pwd")});
+  a.insert(a.end(), {init_, proto::kSandboxInitTag, "serve"});
   if (proxy_ != nullptr)
     a.insert(a.end(), {"--bridge", bridge_, proxy_->socket_path(), kProxyPort});
-  a.push_back("--");
   return a;
+}
+
+std::string Sandbox::start_instance(std::vector<std::string> args, Instance& out) {
+  int control[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) < 0)
+    return "cannot create the sandbox's control socket: " + errno_text(errno);
+  int log[2];
+  if (pipe2(log, O_CLOEXEC) < 0) {
+    const int e = errno;
+    close(control[0]);
+    close(control[1]);
+    return "cannot create a pipe: " + errno_text(e);
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char path_env[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+  char* envp[] = {path_env, nullptr};
+  const pid_t server = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) exec_bwrap(argv.data(), envp, control[1], log[1], server, child_nofile_);
+  const int fork_errno = errno;
+  close(control[1]);
+  close(log[1]);
+  if (pid < 0) {
+    close(control[0]);
+    close(log[0]);
+    return "cannot fork: " + errno_text(fork_errno);
+  }
+
+  // Until the init says it is ready: what bubblewrap prints, the init's own reason, or the end.
+  std::string log_text;
+  std::string failure;
+  bool ready = false;
+  bool ended = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int logfd = log[0];
+  while (!ready && !ended) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) break;
+    pollfd p[2] = {{control[0], POLLIN, 0}, {logfd, POLLIN, 0}};
+    if (poll(p, 2, static_cast<int>(left)) < 0 && errno != EINTR) break;
+    if (logfd >= 0 && p[1].revents != 0) {
+      char buf[512];
+      const ssize_t n = read(logfd, buf, sizeof buf);
+      if (n > 0 && log_text.size() < 2048) log_text.append(buf, static_cast<std::size_t>(n));
+      if (n == 0) {
+        close(logfd);
+        logfd = -1;
+      }
+    }
+    if (p[0].revents != 0) {
+      char buf[proto::kMaxMessage];
+      const ssize_t n = recv(control[0], buf, sizeof buf, MSG_DONTWAIT);
+      if (n >= static_cast<ssize_t>(sizeof(proto::Record))) {
+        proto::Record r{};
+        std::memcpy(&r, buf, sizeof r);
+        if (r.kind == proto::kReady) ready = true;
+        if (r.kind == proto::kFailedText)
+          failure.assign(buf + sizeof r, static_cast<std::size_t>(n) - sizeof r);
+      } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        ended = true;
+      }
+    }
+  }
+  if (ready) {
+    if (logfd >= 0) close(logfd);
+    out.pid = pid;
+    out.control = control[0];
+    out.args = std::move(args);
+    return {};
+  }
+  // It failed, or it is too slow: what bubblewrap said before it ended is the reason.
+  const bool timed_out = !ended;
+  kill(pid, SIGKILL);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  for (int i = 0; i < 50 && logfd >= 0; ++i) {
+    pollfd p{logfd, POLLIN, 0};
+    if (poll(&p, 1, 10) <= 0) continue;
+    char buf[512];
+    const ssize_t n = read(logfd, buf, sizeof buf);
+    if (n <= 0) break;
+    if (log_text.size() < 2048) log_text.append(buf, static_cast<std::size_t>(n));
+  }
+  if (logfd >= 0) close(logfd);
+  close(control[0]);
+  if (timed_out) return "the sandbox did not start within 10 s";
+  std::string why = "the sandbox did not start";
+  if (!failure.empty()) return why + ": " + failure;
+  if (WIFEXITED(st)) why += " (bubblewrap exited with status " + std::to_string(WEXITSTATUS(st)) + ")";
+  if (WIFSIGNALED(st)) why += " (bubblewrap was killed by signal " + std::to_string(WTERMSIG(st)) + ")";
+  log_text = trim(std::move(log_text));
+  if (!log_text.empty()) why += ": " + log_text;
+  return why;
+}
+
+void Sandbox::retire(Instance& instance) {
+  if (instance.control >= 0) close(instance.control);
+  if (instance.pid > 0) retired_.push_back(instance.pid);
+  instance = Instance{};
+}
+
+void Sandbox::reap_retired(bool wait) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    std::erase_if(retired_, [](pid_t pid) {
+      const pid_t r = waitpid(pid, nullptr, WNOHANG);
+      return r == pid || (r < 0 && errno == ECHILD);
+    });
+    if (!wait || retired_.empty()) return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (pid_t pid : retired_) {
+        sdk::log(host_, PMCP_LOG_WARN,
+                 "host sandbox " + std::to_string(pid) + " did not end in time; killing it");
+        kill(pid, SIGKILL);
+        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+      }
+      retired_.clear();
+      return;
+    }
+    usleep(2000);
+  }
+}
+
+void Sandbox::stop() {
+  retire(current_);
+  reap_retired(true);
+}
+
+std::string Sandbox::launch(const std::string& spec, int channel, const int stdio[3]) {
+  reap_retired(false);
+  std::vector<std::string> args = instance_args();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (current_.pid > 0) {
+      // An init that has ended (killed, or its network bridge died) has closed its end.
+      pollfd p{current_.control, POLLIN, 0};
+      if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0) {
+        sdk::log(host_, PMCP_LOG_WARN,
+                 "host sandbox " + std::to_string(current_.pid) + " has ended; starting a new one");
+        retire(current_);
+      }
+    }
+    if (current_.pid > 0 && current_.args != args) {
+      sdk::log(host_, PMCP_LOG_INFO,
+               "host sandbox: the paths of the policy resolve differently now; new commands "
+               "start in a new sandbox");
+      retire(current_);
+    }
+    if (current_.pid < 0) {
+      std::string why = start_instance(args, current_);
+      if (!why.empty()) return why;
+    }
+    const int memfd = memfd_create("pmcp-launch", MFD_CLOEXEC);
+    if (memfd < 0) return "cannot pass the command to the sandbox: memfd_create: " + errno_text(errno);
+    std::size_t done = 0;
+    while (done < spec.size()) {
+      const ssize_t n = write(memfd, spec.data() + done, spec.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int e = errno;
+        close(memfd);
+        return "cannot pass the command to the sandbox: " + errno_text(e);
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    int fds[5] = {channel, memfd, stdio[0], stdio[1], stdio[2]};
+    const std::size_t count = stdio[0] >= 0 ? 5 : 2;
+    const proto::Record r{proto::kLaunch, 0, 0};
+    char control[CMSG_SPACE(sizeof fds)] = {};
+    iovec iov{const_cast<proto::Record*>(&r), sizeof r};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(count * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds, count * sizeof(int));
+    ssize_t sent = -1;
+    for (int tries = 0; tries < 2; ++tries) {
+      sent = sendmsg(current_.control, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent >= 0 || (errno != EAGAIN && errno != EINTR)) break;
+      // The init is behind with its requests; give it a moment, not forever.
+      pollfd p{current_.control, POLLOUT, 0};
+      poll(&p, 1, 5000);
+    }
+    const int e = errno;
+    close(memfd);
+    if (sent >= 0) return {};
+    if (e == EAGAIN) return "the sandbox does not take commands (its init does not answer)";
+    // The sandbox has ended (its network bridge died, or someone killed it): start another.
+    sdk::log(host_, PMCP_LOG_WARN,
+             "host sandbox " + std::to_string(current_.pid) + " has ended (" + errno_text(e) +
+                 "); starting a new one");
+    retire(current_);
+  }
+  return "the sandbox ended as soon as it was started";
 }
 
 std::vector<std::string> Sandbox::environment() const {

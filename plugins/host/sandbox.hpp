@@ -1,6 +1,9 @@
-// The host sandbox as the executor sees it: checks at creation that it works, and turns the
-// policy into the bubblewrap command line that wraps each command.
+// The host sandbox as the executor sees it: one long-lived bubblewrap sandbox per executor, whose
+// init (sandbox_init.cpp) starts each command in it; started, checked and restarted here.
 #pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
 
 #include <condition_variable>
 #include <memory>
@@ -16,11 +19,11 @@ namespace pmcp::host {
 
 class Sandbox {
  public:
-  // Resolves bubblewrap, finds the launcher in helper_dir and starts the proxy. Never throws for
-  // a machine that cannot sandbox: unavailable() then says why, and spawns must be refused (fail
-  // closed). writable_dir is the directory the commands may write by default. The trial sandbox
-  // (a bubblewrap start, several ms that start-up need not wait for) is left to run_trial().
-  // Its verdict is logged when known.
+  // Resolves bubblewrap, finds the init in helper_dir and starts the proxy. Never throws for a
+  // machine that cannot sandbox: unavailable() then says why, and spawns must be refused (fail
+  // closed). writable_dir is the directory the commands may write by default. Starting the
+  // sandbox itself (a bubblewrap start, several ms that start-up need not wait for) is left to
+  // run_trial(). Its verdict is logged when known.
   Sandbox(const pmcp_host* host, SandboxConfig config, const std::string& helper_dir,
           std::string writable_dir);
   ~Sandbox();
@@ -28,22 +31,44 @@ class Sandbox {
   Sandbox& operator=(const Sandbox&) = delete;
 
   bool enabled() const { return config_.enabled; }
-  // Runs the trial sandbox unless the checks before it failed. The executor calls it first
-  // thing on its own thread.
+  // The limit of open files the sandbox (and so every command) starts with; null keeps the
+  // server's. Set before run_trial().
+  void set_child_limit(const rlimit* nofile) { child_nofile_ = nofile; }
+  // Starts the sandbox unless the checks before it failed. The executor calls it first thing
+  // on its own thread (the sandbox dies with that thread).
   void run_trial();
   // Empty when the sandbox works; otherwise the reason and the setting that turns it off.
   // Waits for run_trial() when it has not finished (only the first spawn can wait).
   const std::string& unavailable() const;
 
-  // The bubblewrap and launcher arguments that go before the command. pwd: the PWD of the
-  // command's environment, or null when it has none.
-  std::vector<std::string> wrapper(bool pty, const std::string& cwd, const std::string* pwd) const;
+  // Executor thread. Starts a command in the sandbox: channel is the command's end of its
+  // socket to the executor (the sandbox answers on it as a supervisor would), spec the launch
+  // spec (protocol.hpp), stdio its stdin, stdout and stderr (all -1 for a PTY: the sandbox
+  // makes the terminal). Starts a new sandbox first when none runs or when the paths of the
+  // policy now resolve differently. Returns an empty string, or why the command cannot start.
+  std::string launch(const std::string& spec, int channel, const int stdio[3]);
+  // Executor thread, at the end: lets every sandbox end (their commands must be gone) and
+  // reaps them, killing what does not end within a few seconds.
+  void stop();
+
   // Entries the command's environment gets on top of the given ones (the proxy variables).
   std::vector<std::string> environment() const;
 
  private:
+  struct Instance {
+    pid_t pid = -1;    // bubblewrap
+    int control = -1;  // to the init
+    std::vector<std::string> args;
+  };
+
   std::vector<std::string> bwrap_args() const;
-  std::string probe() const;
+  // The whole command line of a sandbox, with the paths of the policy resolved now.
+  std::vector<std::string> instance_args() const;
+  // Starts a sandbox and waits until its init is ready; empty, or why it could not start.
+  std::string start_instance(std::vector<std::string> args, Instance& out);
+  // Closes the control socket of a sandbox: it ends once its commands have.
+  void retire(Instance& instance);
+  void reap_retired(bool wait);
   // Records the verdict of the checks (empty: the sandbox works) and says it in the log.
   void conclude(std::string unavailable);
 
@@ -56,6 +81,7 @@ class Sandbox {
   std::string hidden_file_;
   std::string hidden_dir_;
   bool root_ = false;
+  const rlimit* child_nofile_ = nullptr;
   // Network: none at all when allowed_domains is empty; else the proxy, reached from inside
   // through the bridge on 127.0.0.1:kProxyPort.
   bool network_ = false;
@@ -65,6 +91,10 @@ class Sandbox {
   mutable std::mutex probe_mutex_;
   mutable std::condition_variable probe_done_;
   bool probed_ = true;  // false until run_trial() has concluded
+
+  // Executor thread only.
+  Instance current_;
+  std::vector<pid_t> retired_;  // sandboxes that end with their last command
 };
 
 }  // namespace pmcp::host

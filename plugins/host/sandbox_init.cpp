@@ -1,47 +1,65 @@
-// pmcp-sandbox-init: the first program of ours inside a host sandbox (run by bubblewrap).
+// pmcp-sandbox-init: the init of a host sandbox (run by bubblewrap as PID 1 of its PID
+// namespace), and the launcher of every command in it.
 //
-// bubblewrap builds the namespaces and the mount view; this launcher finishes the job and then
-// gets out of the way of the command:
-//   - it binds the network bridge's port (when the policy allows any network) and starts the
-//     bridge on it beside the command: the command can connect at once (its connection waits
-//     in the backlog), and the start is reported only once the bridge runs;
-//   - it forks the command into a session of its own, with the PTY slave as its controlling
-//     terminal in PTY mode (so ^C, ^Z, SIGWINCH and job control work; bubblewrap's
-//     --new-session is not used, it would take the terminal away);
-//   - in the command, before exec: no-new-privs and the seccomp filter (seccomp_filter.cpp);
-//   - it tells the supervisor the command's pid (through the kernel's SCM_CREDENTIALS, which
-//     translates it into the supervisor's PID namespace), whether the exec worked, and the
-//     command's exact wait status when it ends, signals included.
-// When the command ends, the launcher exits; bubblewrap's init then ends and the kernel kills
-// everything left in the PID namespace.
+// One sandbox serves all the commands of a host executor: bubblewrap builds the namespaces and
+// the mount view once, and this program then starts each command in it on request. Starting a
+// command costs a fork here instead of a bubblewrap start (several ms), and the commands of one
+// server share what a user expects them to share: /tmp, and the sandbox's loopback network, so
+// that a server started by one command can be reached by the next.
 //
-// The launcher and the bridge run without the filter (the bridge must reach the proxy's unix
-// socket). The command cannot take them over: ptrace is blocked, and both are not dumpable, so
-// /proc/PID/mem and pidfd_getfd are refused too.
+// The init (main):
+//   - checks that the seccomp filter builds and loads (in a child), binds the network bridge's
+//     port (when the policy allows any network) and starts the bridge on it, then reports
+//     kReady on the control socket;
+//   - for each kLaunch message on the control socket, forks a launcher with the descriptors
+//     that came with it; reaps launchers and orphans;
+//   - on end of file on the control socket (the executor retired this sandbox, or is gone),
+//     takes no more commands and exits when its last launcher has, which ends the namespace.
+//     The bridge dying retires the sandbox the same way: the executor starts a new one.
 //
-// argv: pmcp-sandbox-init TAG probe
-//       pmcp-sandbox-init TAG pty|pipe CWD --pwd=VALUE|--no-pwd
-//                         [--bridge PROGRAM SOCKET PORT] -- COMMAND [ARG...]
-// fds:  2 = bubblewrap's messages to the supervisor, 3 = the channel to the supervisor, over
-//       which the command's stdio arrives first (protocol.hpp, kStdio).
-// PWD: bubblewrap sets it; the command gets it as the executor was given it, or not at all.
+// A launcher (one per command, a forked copy of the init) speaks the supervisor protocol on the
+// command's own channel (protocol.hpp): it makes a terminal in the sandbox's devpts for a PTY
+// command and sends its master over (kTerminal), forks the command into a session of its own
+// with the terminal as its controlling terminal (^C, ^Z, SIGWINCH and job control work;
+// bubblewrap's --new-session is not used), delivers signals to its process group, and when it
+// ends kills what is left of the job (its group and, as a subreaper, adopted descendants)
+// before it reports the exact wait status. End of file on the channel kills the job at once.
+// The command loads no-new-privs and the seccomp filter (seccomp_filter.cpp) just before exec,
+// and sends one message first so that the kernel attaches its credentials and the executor
+// learns its pid as the server sees it (kPid).
+//
+// The init, the launchers and the bridge run without the filter (the bridge must reach the
+// proxy's unix socket). A command cannot take them over: ptrace is blocked, and none of them is
+// dumpable, so /proc/PID/mem and pidfd_getfd are refused too. As the namespace's init, this
+// program gets no signal from inside it that it does not ask for.
+//
+// argv: pmcp-sandbox-init TAG serve [--bridge PROGRAM SOCKET PORT]
+// fds:  1 and 2 = bubblewrap's messages to the executor (until kReady), 3 = the control socket.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "job.hpp"
 #include "protocol.hpp"
 #include "seccomp_filter.hpp"
 
@@ -50,20 +68,44 @@ extern char** environ;
 namespace {
 
 namespace proto = pmcp::host::proto;
+namespace job = pmcp::host::job;
 
-void send_record(int32_t kind, int32_t a, int32_t b, const std::string& text = {}) {
+constexpr int kControl = proto::kSandboxControlFd;
+constexpr int kSweepBudgetMs = 2000;
+
+void send_record(int fd, int32_t kind, int32_t a, int32_t b, const std::string& text = {}) {
   char buf[proto::kMaxMessage];
   const proto::Record r{kind, a, b};
   std::memcpy(buf, &r, sizeof r);
   const std::size_t n = std::min(text.size(), sizeof buf - sizeof r);
   std::memcpy(buf + sizeof r, text.data(), n);
-  while (send(proto::kSandboxChannelFd, buf, sizeof r + n, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  while (send(fd, buf, sizeof r + n, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
 }
 
+// Sends a Record with one descriptor attached.
+void send_fd(int fd, int32_t kind, int attached) {
+  const proto::Record r{kind, 0, 0};
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{const_cast<proto::Record*>(&r), sizeof r};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &attached, sizeof(int));
+  while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+// The init could not set the sandbox up: says why on the control socket and ends it.
 [[noreturn]] void fail_text(const std::string& text) {
-  send_record(proto::kFailedText, proto::kStageSandbox, 0, text);
-  _exit(127);
+  send_record(kControl, proto::kFailedText, proto::kStageSandbox, 0, text);
+  _exit(1);
 }
 
 [[noreturn]] void child_fail(int errfd, int32_t stage) {
@@ -80,9 +122,19 @@ void null_stdio(int first, int last) {
   if (devnull > last) close(devnull);
 }
 
-// Listens on 127.0.0.1:port in the sandbox's network namespace, for the bridge. Binding here,
-// before the command starts, lets the command connect at once: a connection waits in the
-// backlog until the bridge, started beside the command, accepts it.
+void reset_signals() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);  // KILL, STOP: harmless EINVAL
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// ---- the network bridge ----
+
+// Listens on 127.0.0.1:port in the sandbox's network namespace, for the bridge.
 int listen_loopback(const char* port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -97,13 +149,9 @@ int listen_loopback(const char* port) {
   return fd;
 }
 
-struct Bridge {
-  pid_t pid = -1;
-  int ready = -1;  // the bridge writes one byte here once it runs
-};
-
-// Starts the bridge on the listening socket; does not wait for it (see wait_bridge).
-Bridge start_bridge(const char* program, const char* socket_path, int listener) {
+// Starts the bridge on the listening socket and waits until it runs. Returns its pid.
+pid_t start_bridge(const char* program, const char* socket_path, const char* port) {
+  const int listener = listen_loopback(port);
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) < 0) fail_text(std::string("pipe: ") + std::strerror(errno));
   const pid_t pid = fork();
@@ -111,6 +159,7 @@ Bridge start_bridge(const char* program, const char* socket_path, int listener) 
   if (pid == 0) {
     close(ready[0]);
     null_stdio(0, 2);
+    reset_signals();
     // Not close-on-exec: the bridge takes both.
     const int ready_fd = fcntl(ready[1], F_DUPFD, 5);
     const int listen_fd = fcntl(listener, F_DUPFD, 5);
@@ -124,57 +173,73 @@ Bridge start_bridge(const char* program, const char* socket_path, int listener) 
     _exit(127);
   }
   close(ready[1]);
-  return Bridge{pid, ready[0]};
-}
-
-// Waits until the bridge runs. On failure, ends the command (already started) and reports why.
-void wait_bridge(const Bridge& bridge, const char* program, pid_t command) {
-  pollfd p{bridge.ready, POLLIN, 0};
+  close(listener);  // the bridge holds it; the commands must not
+  pollfd p{ready[0], POLLIN, 0};
   int rc = 0;
   do {
     rc = poll(&p, 1, 10000);
   } while (rc < 0 && errno == EINTR);
   char byte = 0;
-  const ssize_t n = rc > 0 ? read(bridge.ready, &byte, 1) : -1;
-  close(bridge.ready);
-  if (n == 1) return;
-  kill(-command, SIGKILL);
-  kill(command, SIGKILL);
-  kill(bridge.pid, SIGKILL);
+  const ssize_t n = rc > 0 ? read(ready[0], &byte, 1) : -1;
+  close(ready[0]);
+  if (n == 1) return pid;
+  kill(pid, SIGKILL);
   int st = 0;
-  waitpid(bridge.pid, &st, 0);
+  waitpid(pid, &st, 0);
   std::string how = rc == 0 ? "it was not ready within 10 s" : "it exited";
   if (WIFEXITED(st)) how += " with status " + std::to_string(WEXITSTATUS(st));
   fail_text("the sandbox's network bridge '" + std::string(program) + "' did not start (" + how +
             ")");
 }
 
-// Takes the command's stdio from the supervisor's first message and puts it on fds 0-2.
-void receive_stdio() {
-  proto::Record r{};
-  int fds[3] = {-1, -1, -1};
-  char control[CMSG_SPACE(sizeof fds)];
-  iovec iov{&r, sizeof r};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = -1;
-  do {
-    n = recvmsg(proto::kSandboxChannelFd, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  cmsghdr* c = n == static_cast<ssize_t>(sizeof r) ? CMSG_FIRSTHDR(&msg) : nullptr;
-  if (r.kind != proto::kStdio || c == nullptr || c->cmsg_type != SCM_RIGHTS ||
-      c->cmsg_len != CMSG_LEN(sizeof fds))
-    fail_text("the sandbox launcher did not receive the command's stdio");
-  std::memcpy(fds, CMSG_DATA(c), sizeof fds);
-  for (int i = 0; i < 3; ++i) {
-    if (dup2(fds[i], i) < 0) fail_text(std::string("dup2: ") + std::strerror(errno));
+// ---- a launcher: one command ----
+
+struct Spec {
+  bool pty = false;
+  unsigned short cols = 80;
+  unsigned short rows = 24;
+  std::string cwd;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+};
+
+// Reads the launch spec (protocol.hpp, kLaunch) from its memfd. False when it is malformed.
+bool read_spec(int fd, Spec& spec) {
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = pread(fd, buf, sizeof buf, static_cast<off_t>(text.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
   }
-  for (int fd : fds) {
-    if (fd > 2) close(fd);
+  std::vector<std::string> fields;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t nul = text.find('\0', at);
+    if (nul == std::string::npos) return false;
+    fields.emplace_back(text, at, nul - at);
+    at = nul + 1;
   }
+  std::size_t i = 0;
+  const auto next = [&](std::string& out) {
+    if (i >= fields.size()) return false;
+    out = std::move(fields[i++]);
+    return true;
+  };
+  std::string mode, cols, rows, count;
+  if (!next(mode) || !next(cols) || !next(rows) || !next(spec.cwd) || !next(count)) return false;
+  spec.pty = mode == "pty";
+  spec.cols = static_cast<unsigned short>(std::strtoul(cols.c_str(), nullptr, 10));
+  spec.rows = static_cast<unsigned short>(std::strtoul(rows.c_str(), nullptr, 10));
+  const std::size_t argc = std::strtoul(count.c_str(), nullptr, 10);
+  if (argc == 0 || argc > fields.size() - i) return false;
+  for (std::size_t k = 0; k < argc; ++k) spec.argv.push_back(std::move(fields[i++]));
+  if (!next(count)) return false;
+  const std::size_t envc = std::strtoul(count.c_str(), nullptr, 10);
+  if (envc != fields.size() - i) return false;
+  for (std::size_t k = 0; k < envc; ++k) spec.env.push_back(std::move(fields[i++]));
+  return true;
 }
 
 // Reads the command's exec report: a Record when it failed before exec, end of file when it
@@ -187,127 +252,335 @@ bool read_failure(int errfd, proto::Record& r) {
   }
 }
 
-[[noreturn]] void run_command(int errfd, bool pty, const char* cwd, char** argv,
+// In the command's process, between fork and exec.
+[[noreturn]] void run_command(int errfd, int channel, const Spec& spec, char** argv, char** envp,
                               pmcp::host::SeccompFilter& filter) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
-  if (pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
-  // The kernel attaches our credentials; the supervisor learns our pid as it sees it.
+  if (spec.pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
+  // The kernel attaches our credentials; the executor learns our pid as it sees it.
   const proto::Record hello{proto::kPid, 0, 0};
-  while (send(proto::kSandboxChannelFd, &hello, sizeof hello, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  while (send(channel, &hello, sizeof hello, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
+  // Should the launcher die, the main process goes with it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (chdir(cwd) < 0) child_fail(errfd, proto::kStageChdir);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (chdir(spec.cwd.c_str()) < 0) child_fail(errfd, proto::kStageChdir);
+  reset_signals();
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(errfd, proto::kStageSeccomp);
   const int e = filter.load();
   if (e != 0) {
     errno = e;
     child_fail(errfd, proto::kStageSeccomp);
   }
-  execvpe(argv[0], argv, environ);
+  // The command's exact environment; execvpe searches the PATH of the current one.
+  environ = envp;
+  execvpe(argv[0], argv, envp);
   child_fail(errfd, proto::kStageExec);
+}
+
+// Makes a terminal in the sandbox's devpts. Returns the master; slave gets the slave.
+int open_terminal(const Spec& spec, int& slave) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -1;
+  char name[128];
+  if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof name) != 0) {
+    close(master);
+    return -1;
+  }
+  slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    close(master);
+    return -1;
+  }
+  termios t{};
+  if (tcgetattr(slave, &t) == 0) {
+    t.c_iflag |= IUTF8;  // so that the line editor erases whole UTF-8 characters
+    tcsetattr(slave, TCSANOW, &t);
+  }
+  winsize ws{};
+  ws.ws_col = spec.cols != 0 ? spec.cols : 80;
+  ws.ws_row = spec.rows != 0 ? spec.rows : 24;
+  ioctl(master, TIOCSWINSZ, &ws);
+  return master;
+}
+
+// A forked copy of the init, for one command. fds: the command's channel, the spec, and for
+// pipes its stdin, stdout and stderr (else -1).
+[[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3],
+                           pmcp::host::SeccompFilter& filter) {
+  close(kControl);
+  // Its own session, out of the command's; it dies with the init.
+  setsid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != 1) _exit(0);
+  // Orphans of the command come to us, not to the init.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  const int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  Spec spec;
+  const bool spec_ok = read_spec(spec_fd, spec);
+  close(spec_fd);
+  if (!spec_ok) {
+    send_record(channel, proto::kFailedText, proto::kStageSandbox, 0,
+                "the sandbox received a malformed launch request");
+    _exit(0);
+  }
+  if (sigfd < 0) {
+    send_record(channel, proto::kFailed, proto::kStageSetup, errno);
+    _exit(0);
+  }
+
+  int in = stdio[0], out = stdio[1], err = stdio[2];
+  if (spec.pty) {
+    int slave = -1;
+    const int master = open_terminal(spec, slave);
+    if (master < 0) {
+      send_record(channel, proto::kFailedText, proto::kStageTerminal, errno,
+                  std::string("cannot make a terminal in the sandbox: ") + std::strerror(errno));
+      _exit(0);
+    }
+    send_fd(channel, proto::kTerminal, master);
+    close(master);
+    in = out = err = slave;
+  }
+  if (in < 0 || out < 0 || err < 0) {
+    send_record(channel, proto::kFailedText, proto::kStageSandbox, 0,
+                "the sandbox received no stdio for the command");
+    _exit(0);
+  }
+
+  std::vector<char*> argv;
+  for (std::string& a : spec.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (std::string& e : spec.env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) {
+    send_record(channel, proto::kFailed, proto::kStageSetup, errno);
+    _exit(0);
+  }
+  const pid_t child = fork();
+  if (child < 0) {
+    send_record(channel, proto::kFailed, proto::kStageFork, errno);
+    _exit(0);
+  }
+  if (child == 0) {
+    close(errpipe[0]);
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+      child_fail(errpipe[1], proto::kStageSetup);
+    for (int fd : {in, out, err}) {
+      if (fd > 2) close(fd);
+    }
+    run_command(errpipe[1], channel, spec, argv.data(), envp.data(), filter);
+  }
+  close(errpipe[1]);
+  // Our copies of the command's stdio go: its output must end when its own holders end.
+  for (int fd : {in, out, err}) {
+    if (fd > 2) close(fd);
+  }
+
+  proto::Record report{};
+  if (read_failure(errpipe[0], report)) {
+    while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    send_record(channel, proto::kFailed, report.a, report.b);
+    _exit(0);
+  }
+  close(errpipe[0]);
+  send_record(channel, proto::kStarted, static_cast<int32_t>(child), 0);
+
+  for (;;) {
+    pollfd fds[2] = {{channel, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents != 0) {
+      proto::Command c{};
+      const ssize_t n = recv(channel, &c, sizeof c, MSG_DONTWAIT);
+      if (n == static_cast<ssize_t>(sizeof c)) {
+        if (c.op == proto::kOpSignal) {
+          // Before the command's setsid() there is no group yet: signal the command itself.
+          if (kill(-child, c.arg) < 0 && errno == ESRCH) kill(child, c.arg);
+        }
+      } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        break;  // the executor closed its end: it is gone or destroying the job
+      }
+    }
+    if (fds[1].revents != 0) {
+      job::drain_signalfd(sigfd);
+      // Only the command's end is looked at here; the rest is reaped by the sweep.
+      siginfo_t info{};
+      if (waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == child) {
+        // The process group is killed while the main process, a zombie, still holds its id.
+        kill(-child, SIGKILL);
+        int st = 0;
+        while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+        }
+        job::sweep(child, sigfd, kSweepBudgetMs);
+        send_record(channel, proto::kExited, st, 0);
+        _exit(0);
+      }
+      // Adopted descendants that ended: reap them, but never the command (it is waited above).
+      for (;;) {
+        siginfo_t other{};
+        if (waitid(P_ALL, 0, &other, WEXITED | WNOHANG | WNOWAIT) != 0 || other.si_pid == 0 ||
+            other.si_pid == child)
+          break;
+        waitpid(other.si_pid, nullptr, WNOHANG);
+      }
+    }
+  }
+  kill(-child, SIGKILL);
+  kill(child, SIGKILL);
+  job::sweep(child, sigfd, kSweepBudgetMs);
+  _exit(0);
+}
+
+// ---- the init ----
+
+// Takes one kLaunch message from the control socket. Returns false on end of file; sets
+// `received` when a well-formed request came, with its descriptors in fds (5 or 2 of them).
+bool receive_launch(int fds[5], int& count, bool& received) {
+  received = false;
+  proto::Record r{};
+  char control[CMSG_SPACE(5 * sizeof(int))];
+  iovec iov{&r, sizeof r};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = recvmsg(kControl, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (n == 0) return false;
+  count = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < k; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (count < 5)
+        fds[count++] = fd;
+      else
+        close(fd);
+    }
+  }
+  received = n == static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch &&
+             (count == 2 || count == 5);
+  if (!received) {
+    for (int i = 0; i < count; ++i) close(fds[i]);
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 3 && std::strcmp(argv[1], proto::kSandboxInitTag) == 0 &&
-      std::strcmp(argv[2], "probe") == 0) {
-    // Checks that the filter builds and loads here; used when the executor is created.
-    pmcp::host::SeccompFilter filter;
-    if (!filter.error().empty()) {
-      std::fprintf(stderr, "%s\n", filter.error().c_str());
-      return 1;
-    }
-    const int e = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? errno : filter.load();
-    if (e != 0) {
-      std::fprintf(stderr, "cannot load the seccomp filter: %s\n", std::strerror(e));
-      return 1;
-    }
-    return 0;
-  }
-  int sep = 5;
-  while (sep < argc && std::strcmp(argv[sep], "--") != 0) ++sep;
-  if (argc < 6 || std::strcmp(argv[1], proto::kSandboxInitTag) != 0 || sep + 1 >= argc) {
+  const bool with_bridge = argc == 7 && std::strcmp(argv[3], "--bridge") == 0;
+  if (argc < 3 || std::strcmp(argv[1], proto::kSandboxInitTag) != 0 ||
+      std::strcmp(argv[2], "serve") != 0 || (argc != 3 && !with_bridge)) {
     std::fprintf(stderr,
                  "%s: internal helper of the process-mcp host sandbox, not meant to be run by "
                  "hand\n",
                  argv[0] != nullptr ? argv[0] : proto::kSandboxInitName);
     return 2;
   }
-  const bool pty = std::strcmp(argv[2], "pty") == 0;
-  const char* cwd = argv[3];
-  const char* bridge = nullptr;
-  const char* socket_path = nullptr;
-  const char* port = nullptr;
-  if (std::strncmp(argv[4], "--pwd=", 6) == 0)
-    setenv("PWD", argv[4] + 6, 1);
-  else
-    unsetenv("PWD");
-  if (sep == 9 && std::strcmp(argv[5], "--bridge") == 0) {
-    bridge = argv[6];
-    socket_path = argv[7];
-    port = argv[8];
-  }
-  char** command = argv + sep + 1;
-
-  if (fcntl(proto::kSandboxChannelFd, F_SETFD, FD_CLOEXEC) < 0) return 2;
-  receive_stdio();
-  // Not dumpable: the command may not read or write our memory through /proc.
-  prctl(PR_SET_DUMPABLE, 0);
-  // Orphans of the command come to us, not to bubblewrap's init.
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (fcntl(kControl, F_SETFD, FD_CLOEXEC) < 0) return 2;
+  job::close_from(kControl + 1);  // nothing else of bubblewrap's reaches the commands
+  // The executor starts bubblewrap with every signal blocked.
+  reset_signals();
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Not dumpable (and so neither are the launchers, forked copies): the commands may not read
+  // or write our memory through /proc.
+  prctl(PR_SET_DUMPABLE, 0);
+  const int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) fail_text(std::string("signalfd: ") + std::strerror(errno));
 
   pmcp::host::SeccompFilter filter;
   if (!filter.error().empty()) fail_text(filter.error());
-  Bridge bridge_process;
-  if (bridge != nullptr) {
-    const int listener = listen_loopback(port);
-    bridge_process = start_bridge(bridge, socket_path, listener);
-    close(listener);  // the bridge holds it; the command must not
-  }
-
-  int errpipe[2];
-  if (pipe2(errpipe, O_CLOEXEC) < 0) fail_text(std::string("pipe: ") + std::strerror(errno));
-  const pid_t child = fork();
-  if (child < 0) {
-    send_record(proto::kFailed, proto::kStageFork, errno);
-    return 1;
-  }
-  if (child == 0) {
-    close(errpipe[0]);
-    run_command(errpipe[1], pty, cwd, command, filter);
-  }
-  close(errpipe[1]);
-  // The command's stdio must end when its own holders end.
-  null_stdio(0, 2);
-
-  proto::Record r{};
-  const bool failed = read_failure(errpipe[0], r);
-  close(errpipe[0]);
-  if (failed) {
-    while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+  {
+    // Loads the filter once in a child, so that a kernel that refuses it refuses the sandbox
+    // now and not each command later.
+    const pid_t trial = fork();
+    if (trial == 0) {
+      const int e = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? errno : filter.load();
+      _exit(e == 0 ? 0 : (e & 0x7f) + 1);
     }
-    send_record(proto::kFailed, r.a, r.b);
-    return 0;
-  }
-  if (bridge != nullptr) wait_bridge(bridge_process, bridge, child);
-  send_record(proto::kStarted, 0, 0);
-  for (;;) {
     int st = 0;
-    const pid_t done = waitpid(-1, &st, 0);
-    if (done < 0 && errno == EINTR) continue;
-    if (done < 0) return 0;
-    if (done == child) {
-      send_record(proto::kExited, st, 0);
-      return 0;  // bubblewrap's init ends with us and takes everything else along
+    if (trial < 0) fail_text(std::string("cannot fork: ") + std::strerror(errno));
+    while (waitpid(trial, &st, 0) < 0 && errno == EINTR) {
     }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+      fail_text(std::string("cannot load the seccomp filter: ") +
+                (WIFEXITED(st) ? std::strerror(WEXITSTATUS(st) - 1) : "the trial was killed"));
+  }
+  pid_t bridge = -1;
+  if (with_bridge) bridge = start_bridge(argv[4], argv[5], argv[6]);
+  // From here on bubblewrap's messages are over; nothing of ours may hold the executor's pipe.
+  null_stdio(0, 2);
+  send_record(kControl, proto::kReady, 0, 0);
+
+  std::set<pid_t> launchers;
+  bool accepting = true;
+  for (;;) {
+    pollfd fds[2] = {{accepting ? kControl : -1, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (accepting && fds[0].revents != 0) {
+      for (;;) {
+        int got[5] = {-1, -1, -1, -1, -1};
+        int count = 0;
+        bool received = false;
+        if (!receive_launch(got, count, received)) {
+          accepting = false;
+          close(kControl);
+          break;
+        }
+        if (!received) {
+          if (count == 0) break;  // nothing more for now
+          continue;
+        }
+        const int stdio[3] = {count == 5 ? got[2] : -1, count == 5 ? got[3] : -1,
+                              count == 5 ? got[4] : -1};
+        const pid_t pid = fork();
+        if (pid == 0) {
+          close(sigfd);
+          launcher(got[0], got[1], stdio, filter);
+        }
+        if (pid < 0) {
+          send_record(got[0], proto::kFailed, proto::kStageFork, errno);
+        } else {
+          launchers.insert(pid);
+        }
+        for (int i = 0; i < count; ++i) close(got[i]);
+      }
+    }
+    if (fds[1].revents != 0) {
+      job::drain_signalfd(sigfd);
+      for (;;) {
+        const pid_t r = waitpid(-1, nullptr, WNOHANG);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        launchers.erase(r);
+        if (r == bridge && accepting) {
+          // No network any more: retire this sandbox; the executor starts a new one.
+          bridge = -1;
+          accepting = false;
+          close(kControl);
+        }
+      }
+    }
+    // Our end kills the rest of the namespace, the bridge included.
+    if (!accepting && launchers.empty()) return 0;
   }
 }

@@ -3,9 +3,9 @@
 // "no process survives" must hold after kill, after the command's own end, and after the
 // server's end (end of input, SIGTERM, SIGKILL).
 //
-// What is caught where: the host executor's supervisor is a child subreaper, so a daemon that
-// leaves its session is still re-parented to it and killed when its command ends, sandbox or
-// not; in the sandbox the PID namespace ends with the command as well. The docker executor
+// What is caught where: the host executor's supervisor (in the sandbox, the command's launcher)
+// is a child subreaper, so a daemon that leaves its session is still re-parented to it and
+// killed when its command ends, sandbox or not. The docker executor
 // signals and sweeps process groups only: a daemon in a session of its own escapes both the
 // command's end and the server's, and lives on in the container.
 import assert from 'node:assert/strict';

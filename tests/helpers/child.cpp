@@ -17,6 +17,8 @@
 //   fds                prints the open file descriptors (from /proc/self/fd), one a line
 // For the sandbox tests, each prints one line: what worked, or the call and its error text.
 //   connect IP PORT    TCP connect to an IPv4 or IPv6 literal: "connected" / "connect: ERROR"
+//   listen PORT        listens on 127.0.0.1:PORT: "listening" / "listen: ERROR"; then accepts
+//                      and closes connections until killed
 //   unix-connect PATH  connect to a unix socket: "connected" / "socket: ERROR" / "connect: ..."
 //   socketpair         "socketpair ok" / "socketpair: ERROR"
 //   tiocsti            pushes a byte into the terminal's input: "tiocsti ok" / "tiocsti: ERROR"
@@ -249,6 +251,24 @@ int main(int argc, char** argv) {
     const int fd = connect_ip(argv[2], argv[3]);
     out(fd >= 0 ? "connected\n" : std::string("connect: ") + std::strerror(errno) + "\n");
     return fd >= 0 ? 0 : 1;
+  }
+  if (mode == "listen" && arg != nullptr) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(std::atoi(arg)));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || listen(fd, 16) < 0) {
+      out(std::string("listen: ") + std::strerror(errno) + "\n");
+      return 1;
+    }
+    out("listening\n");
+    for (;;) {
+      const int c = accept(fd, nullptr, nullptr);
+      if (c >= 0) close(c);
+    }
   }
   if (mode == "unix-connect" && arg != nullptr) {
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

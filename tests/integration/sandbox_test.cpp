@@ -20,6 +20,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -411,11 +413,24 @@ TEST_F(SandboxTest, TerminalInjectionIsRefusedAndTheTerminalWorks) {
   ASSERT_TRUE(sink_.wait(2, 10s, [](const Result& r) { return r.exited; }));
   EXPECT_HAS(sink_.get(2).out, "tty yes");
   EXPECT_HAS(sink_.get(2).out, "size 24 80");
-  // The terminal has a name in the sandbox too (bubblewrap shows it as /dev/console).
-  ASSERT_EQ(spawn(3, {"/bin/sh", "-c", "tty; test -t 0 && echo interactive"}, true), PMCP_OK);
+  // The terminal has a name in the sandbox too: it is made in the sandbox's own devpts.
+  ASSERT_EQ(spawn(3, {"/bin/sh", "-c", "tty; test -t 0 && echo interactive; ls -1 /dev/pts"}, true),
+            PMCP_OK);
   ASSERT_TRUE(sink_.wait(3, 10s, [](const Result& r) { return r.exited; }));
-  EXPECT_HAS(sink_.get(3).out, "/dev/console");
-  EXPECT_HAS(sink_.get(3).out, "interactive");
+  // "/dev/pts/N", "interactive", then the listing: N and ptmx, the sandbox's only terminal (the
+  // two commands before it have ended), none of the host's.
+  std::istringstream lines(sink_.get(3).out);
+  std::vector<std::string> got;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    got.push_back(line);
+  }
+  ASSERT_EQ(got.size(), 4u) << sink_.get(3).out;
+  ASSERT_TRUE(got[0].starts_with("/dev/pts/")) << got[0];
+  EXPECT_EQ(got[1], "interactive");
+  std::vector<std::string> listing = {got[2], got[3]};
+  std::sort(listing.begin(), listing.end());
+  EXPECT_EQ(listing, (std::vector<std::string>{got[0].substr(9), "ptmx"}));
 }
 
 TEST_F(SandboxTest, ReplsAndEditorsRunSandboxed) {
@@ -531,6 +546,83 @@ TEST_F(SandboxTest, AnEmptyAllowedListMeansNoNetworkAtAll) {
   EXPECT_EQ(child({"connect", "192.0.2.1", "80"}), "connect: Network is unreachable\n");
 }
 
+// ---- one sandbox for all the commands of an executor ----
+
+TEST_F(SandboxTest, CommandsShareTheSandboxsLoopbackAndTmp) {
+  ASSERT_EQ(create(""), PMCP_OK) << err_;
+  // A server that one command starts ...
+  ASSERT_EQ(spawn(100, {kChild, "listen", "4711"}), PMCP_OK) << err_;
+  ASSERT_TRUE(sink_.wait(100, 10s, [](const Result& r) {
+    return r.out.find("listen") != std::string::npos || r.exited;
+  }));
+  ASSERT_EQ(sink_.get(100).out, "listening\n");
+  // ... the next one reaches, on the sandbox's own loopback.
+  EXPECT_EQ(child({"connect", "127.0.0.1", "4711"}), "connected\n");
+  EXPECT_EQ(child({"connect", "127.0.0.1", "4712"}), "connect: Connection refused\n");
+  // What one writes to /tmp, the next reads; the host's /tmp does not see it.
+  EXPECT_EQ(sh("echo kept > /tmp/pmcp-shared-probe"), "");
+  EXPECT_EQ(sh("cat /tmp/pmcp-shared-probe"), "kept\n");
+  if (std::filesystem::current_path() != "/tmp") {
+    EXPECT_FALSE(std::filesystem::exists("/tmp/pmcp-shared-probe"));
+  }
+  ASSERT_EQ(ex_->signal(ex_, 100, SIGKILL, {err_, sizeof err_}), PMCP_OK) << err_;
+  ASSERT_TRUE(sink_.wait(100, 10s, [](const Result& r) { return r.exited; }));
+  EXPECT_EQ(sink_.get(100).sig, SIGKILL);
+}
+
+// The policy's paths are resolved at each spawn: a deny_write path that appears later protects
+// from the next command on (which then runs in a new sandbox).
+TEST_F(SandboxTest, ADeniedPathThatAppearsLaterIsProtectedFromTheNextCommand) {
+  {
+    std::lock_guard<std::mutex> lock(g_log_mu);
+    g_log.clear();
+  }
+  ASSERT_EQ(create(R"("deny_write": [")" + work_ + "/later\"]"), PMCP_OK) << err_;
+  EXPECT_EQ(sh("mkdir later && echo first > later/f && cat later/f"), "first\n");
+  EXPECT_HAS(sh("echo second > later/f"), "Read-only file system");
+  std::string text;
+  std::getline(std::ifstream(work_ + "/later/f"), text);
+  EXPECT_EQ(text, "first");
+  std::lock_guard<std::mutex> lock(g_log_mu);
+  EXPECT_HAS(g_log, "new sandbox");
+}
+
+std::vector<pid_t> bubblewraps() {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const std::size_t open = line.find('(');
+    const std::size_t close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    long ppid = 0;
+    char state = 0;
+    if (line.substr(open + 1, close - open - 1) == "bwrap" &&
+        std::sscanf(line.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 &&
+        ppid == getpid() && state != 'Z')
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+TEST_F(SandboxTest, ASandboxThatWasKilledIsReplacedAtTheNextCommand) {
+  ASSERT_EQ(create(""), PMCP_OK) << err_;
+  EXPECT_EQ(sh("echo one"), "one\n");
+  const std::vector<pid_t> before = bubblewraps();
+  ASSERT_EQ(before.size(), 1u);
+  kill(before[0], SIGKILL);
+  // bubblewrap takes the sandbox down with it (--die-with-parent); then a new one starts.
+  for (int i = 0; i < 200 && !bubblewraps().empty(); ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(sh("echo two"), "two\n");
+  const std::vector<pid_t> after = bubblewraps();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+}
+
 // ---- fail closed ----
 
 TEST_F(SandboxTest, WithoutBubblewrapEverySpawnIsRefusedWithTheReason) {
@@ -569,10 +661,10 @@ TEST_F(SandboxTest, WithoutBubblewrapEverySpawnIsRefusedWithTheReason) {
   ex_ = nullptr;
   ASSERT_EQ(create("", R"("sandbox": {"bwrap": "/bin/false"})"), PMCP_OK) << err_;
   EXPECT_EQ(spawn(3, {kChild, "echo", "never"}), PMCP_ERR_UNAVAILABLE);
-  EXPECT_HAS(std::string(err_), "trial sandbox failed");
+  EXPECT_HAS(std::string(err_), "the sandbox did not start (bubblewrap exited with status 1)");
   {
     std::lock_guard<std::mutex> lock(g_log_mu);
-    EXPECT_HAS(g_log, "trial sandbox failed");  // said in the log too, once it was known
+    EXPECT_HAS(g_log, "the sandbox did not start");  // said in the log too, once it was known
   }
 }
 

@@ -1,0 +1,93 @@
+#include "job.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace pmcp::host::job {
+
+int64_t now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Closes every descriptor from `first` up.
+void close_from(int first) {
+  if (syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0U) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 65536) max = 65536;
+  for (long fd = first; fd < max; ++fd) close(static_cast<int>(fd));
+}
+
+void drain_signalfd(int sigfd) {
+  signalfd_siginfo si{};
+  while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+  }
+}
+
+// Sends SIGKILL to every child of ours (the main process and descendants re-parented to us as
+// subreaper). Returns the number of children found, or -1 when the list is unreadable.
+int kill_children() {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/children", static_cast<int>(getpid()));
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int found = 0;
+  long value = 0;
+  bool in_number = false;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] >= '0' && buf[i] <= '9') {
+        value = value * 10 + (buf[i] - '0');
+        in_number = true;
+      } else if (in_number) {
+        kill(static_cast<pid_t>(value), SIGKILL);
+        ++found;
+        value = 0;
+        in_number = false;
+      }
+    }
+  }
+  if (in_number) {
+    kill(static_cast<pid_t>(value), SIGKILL);
+    ++found;
+  }
+  close(fd);
+  return found;
+}
+
+// Kills what is left of the job: its process group and every process that ended up as our
+// child, and reaps them all; gives up after budget_ms (a process stuck in the kernel).
+void sweep(pid_t group, int sigfd, int budget_ms) {
+  const int64_t deadline = now_ms() + budget_ms;
+  for (;;) {
+    if (group > 0) kill(-group, SIGKILL);
+    kill_children();
+    for (;;) {
+      const pid_t r = waitpid(-1, nullptr, WNOHANG);
+      if (r > 0) continue;
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == ECHILD) return;  // nothing left at all
+      break;
+    }
+    if (now_ms() >= deadline) return;
+    pollfd p{sigfd, POLLIN, 0};
+    poll(&p, 1, 20);
+    drain_signalfd(sigfd);
+  }
+}
+
+}  // namespace pmcp::host::job
