@@ -560,10 +560,13 @@ TEST_F(SandboxTest, CommandsShareTheSandboxsLoopbackAndTmp) {
   EXPECT_EQ(child({"connect", "127.0.0.1", "4711"}), "connected\n");
   EXPECT_EQ(child({"connect", "127.0.0.1", "4712"}), "connect: Connection refused\n");
   // What one writes to /tmp, the next reads; the host's /tmp does not see it.
-  EXPECT_EQ(sh("echo kept > /tmp/pmcp-shared-probe"), "");
-  EXPECT_EQ(sh("cat /tmp/pmcp-shared-probe"), "kept\n");
+  const std::string probe = "/tmp/pmcp-shared-" + std::filesystem::path(work_).filename().string();
+  EXPECT_EQ(sh("echo kept > " + probe), "");
+  EXPECT_EQ(sh("cat " + probe), "kept\n");
   if (std::filesystem::current_path() != "/tmp") {
-    EXPECT_FALSE(std::filesystem::exists("/tmp/pmcp-shared-probe"));
+    EXPECT_FALSE(std::filesystem::exists(probe));
+  } else {
+    std::filesystem::remove(probe);  // the server's directory, writable: it is the host's /tmp
   }
   ASSERT_EQ(ex_->signal(ex_, 100, SIGKILL, {err_, sizeof err_}), PMCP_OK) << err_;
   ASSERT_TRUE(sink_.wait(100, 10s, [](const Result& r) { return r.exited; }));
