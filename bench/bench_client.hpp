@@ -96,20 +96,49 @@ inline long open_fds(pid_t pid) {
   return n;
 }
 
-// Processes whose parent is pid (the server's supervisors).
-inline long child_count(pid_t pid) {
-  long n = 0;
+// The processes of the jobs that the server at `pid` runs: its descendants, without the host
+// executor's sandbox itself (bubblewrap, the sandbox's init and its network bridge), which
+// lives as long as the server. Launchers, supervisors and commands count.
+inline long job_process_count(pid_t pid) {
+  struct Proc {
+    pid_t ppid;
+    std::string comm;
+  };
+  std::map<pid_t, Proc> all;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename();
     if (name.empty() || name[0] < '0' || name[0] > '9') continue;
     std::ifstream in(entry.path() / "stat");
     std::string stat((std::istreambuf_iterator<char>(in)), {});
-    auto close_paren = stat.rfind(')');
-    if (close_paren == std::string::npos) continue;
+    const auto open_paren = stat.find('(');
+    const auto close_paren = stat.rfind(')');
+    if (open_paren == std::string::npos || close_paren == std::string::npos) continue;
     char state = 0;
     int ppid = 0;
-    if (std::sscanf(stat.c_str() + close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == pid)
-      ++n;
+    if (std::sscanf(stat.c_str() + close_paren + 1, " %c %d", &state, &ppid) != 2) continue;
+    all[static_cast<pid_t>(std::stol(name))] =
+        Proc{static_cast<pid_t>(ppid), stat.substr(open_paren + 1, close_paren - open_paren - 1)};
+  }
+  const auto sandbox_itself = [&](pid_t p, const Proc& proc) {
+    if (proc.comm == "bwrap" && proc.ppid == pid) return true;  // bubblewrap
+    if (proc.comm == "pmcp-net-bridge") return true;
+    auto parent = all.find(proc.ppid);  // the init: the child of bubblewrap
+    return parent != all.end() && parent->second.comm == "bwrap" && parent->second.ppid == pid &&
+           p != pid;
+  };
+  long n = 0;
+  for (const auto& [p, proc] : all) {
+    bool below = false;  // is p a descendant of the server?
+    for (pid_t up = proc.ppid, hops = 0; up > 1 && hops < 64; ++hops) {
+      if (up == pid) {
+        below = true;
+        break;
+      }
+      auto it = all.find(up);
+      if (it == all.end()) break;
+      up = it->second.ppid;
+    }
+    if (below && !sandbox_itself(p, proc)) ++n;
   }
   return n;
 }

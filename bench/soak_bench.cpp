@@ -15,8 +15,10 @@
 // Pass/fail: between the first sample after the warm-up (a fifth of the run, at most 60 s)
 // and the last, each server may grow by at most kMaxRssGrowthMb of RSS, kMaxFdGrowth file
 // descriptors and kMaxThreadGrowth threads, and no child may be left at the end; otherwise the
-// exit status is 1. "kids" in the table are the server's children when the sample was taken: a
-// supervisor that has reported its command's exit may still be on its way out. The servers keep
+// exit status is 1. "kids" in the table are the processes of the server's jobs when the sample
+// was taken (its descendants without the host sandbox itself, which lives as long as the
+// server): a supervisor or launcher that has reported its command's exit may still be on its
+// way out. The servers keep
 // [limits] keep_terminated = 20 ended processes (their output included), so that this retention
 // reaches its steady state within the warm-up.
 #include <atomic>
@@ -256,7 +258,7 @@ int main(int argc, char** argv) {
         s.rss_kb[i] = proc_status(pids[i], "VmRSS");
         s.fds[i] = open_fds(pids[i]);
         s.threads[i] = proc_status(pids[i], "Threads");
-        s.children[i] = child_count(pids[i]);
+        s.children[i] = job_process_count(pids[i]);
       }
       std::lock_guard lock(g_ping_mutex);
       s.ping = stats(g_pings);
@@ -285,7 +287,7 @@ int main(int argc, char** argv) {
   // moment to go: let the last ones settle, then no child of either server may be left.
   long left[2] = {0, 0};
   for (auto deadline = Clock::now() + 10s;; std::this_thread::sleep_for(100ms)) {
-    for (int i = 0; i < 2; ++i) left[i] = child_count(pids[i]);
+    for (int i = 0; i < 2; ++i) left[i] = job_process_count(pids[i]);
     if ((left[0] == 0 && left[1] == 0) || Clock::now() > deadline) break;
   }
   std::this_thread::sleep_for(1s);
@@ -316,7 +318,7 @@ int main(int argc, char** argv) {
     std::printf(
         "%s server, t=%.0f s -> t=%.0f s: RSS %.2f -> %.2f MB (%+.2f, max %.2f; allowed +%.1f), "
         "fds %ld -> %ld (%+ld, max %ld; allowed +%ld), threads %ld -> %ld (%+ld, max %ld; "
-        "allowed +%ld), children left at the end %ld: %s\n",
+        "allowed +%ld), job processes left at the end %ld: %s\n",
         names[i], a.t, b.t, double(a.rss_kb[i]) / 1024, double(b.rss_kb[i]) / 1024, rss_growth,
         double(max_rss) / 1024, kMaxRssGrowthMb, a.fds[i], b.fds[i], fd_growth, max_fds,
         kMaxFdGrowth, a.threads[i], b.threads[i], thread_growth, max_threads, kMaxThreadGrowth,
