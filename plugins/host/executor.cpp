@@ -57,17 +57,6 @@ void close_fd(int& fd) noexcept {
   }
 }
 
-// Moves fd to a number >= 3 (still close-on-exec), so that the forked child can place the
-// stdio descriptors on 0, 1, 2 and the control socket on 3 without clobbering a source.
-int high_fd(int fd) {
-  if (fd >= 3) return fd;
-  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  const int e = errno;
-  ::close(fd);
-  if (moved < 0) throw os_error(PMCP_ERR_IO, "cannot duplicate a descriptor", e);
-  return moved;
-}
-
 void set_nonblocking(int fd) {
   const int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
@@ -86,9 +75,7 @@ void clear_pending_sigpipe() noexcept {
 }
 
 int32_t status_for(int32_t stage, int err) {
-  if (stage == proto::kStageSupervisorExec || stage == proto::kStageSandboxExec ||
-      stage == proto::kStageSeccomp || stage == proto::kStageSandbox)
-    return PMCP_ERR_UNAVAILABLE;
+  if (stage == proto::kStageSandbox) return PMCP_ERR_UNAVAILABLE;
   switch (err) {
     case ENOENT:
     case ENOTDIR:
@@ -134,31 +121,6 @@ const OpenFilesLimit& open_files_limit() {
     return l;
   }();
   return limit;
-}
-
-// Runs in the child of fork() on the executor thread: the server is multi-threaded, so only
-// async-signal-safe calls until execve. Everything it uses was prepared before the fork.
-// nofile: the limit of open files to restore, or null to keep the server's.
-[[noreturn]] void exec_supervisor(const char* path, char* const* argv, char* const* envp, int in,
-                                  int out, int err, int sock, pid_t server,
-                                  const rlimit* nofile) noexcept {
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, nullptr);
-  if (nofile != nullptr) setrlimit(RLIMIT_NOFILE, nofile);  // a plain system call
-  // Own session: no terminal signals from the server's terminal reach the supervisor.
-  // PR_SET_PDEATHSIG: SIGTERM when this (long-lived executor) thread or the server dies.
-  if (setsid() >= 0 && prctl(PR_SET_PDEATHSIG, SIGTERM) == 0) {
-    if (getppid() != server) _exit(0);  // the server is already gone
-    if (dup2(in, 0) >= 0 && dup2(out, 1) >= 0 && dup2(err, 2) >= 0 &&
-        (sock == proto::kSocketFd ? fcntl(sock, F_SETFD, 0) : dup2(sock, proto::kSocketFd)) >= 0) {
-      execve(path, argv, envp);
-    }
-  }
-  const proto::Record r{proto::kFailed, proto::kStageSupervisorExec, errno};
-  ssize_t ignored = write(sock, &r, sizeof r);
-  (void)ignored;
-  _exit(127);
 }
 
 }  // namespace
@@ -208,23 +170,17 @@ struct HostExecutor::Proc {
   std::string path_env;
   bool has_path = false;
 
-  // Prepared before the fork: the supervisor's argv and the command's environment; in the
-  // sandbox, the launch spec instead (protocol.hpp).
-  bool sandboxed = false;
+  // The launch spec (protocol.hpp, kLaunch), prepared on the core thread.
   std::string spec;
-  uint16_t cols = 80;  // a sandboxed terminal's size until its master arrives (under mu_)
-  uint16_t rows = 24;
-  std::vector<std::string> args;
-  std::vector<char*> argv;
   std::vector<std::string> env;
-  std::vector<char*> envp;
+  uint16_t cols = 80;  // a terminal's size until its master arrives (under mu_)
+  uint16_t rows = 24;
 
-  // The supervisor's (and so the command's) ends; closed in the server after the fork.
+  // The command's ends, passed to the supervisor and closed here at the launch.
   int child_sock = -1;
   int child_in = -1;
   int child_out = -1;
   int child_err = -1;
-  int slave = -1;
 
   // Our ends. sock, and out when it is the PTY master, are also used by the core thread and
   // are closed under mu_.
@@ -234,8 +190,7 @@ struct HostExecutor::Proc {
   int in = -1;   // stdin pipe (a PTY takes its input on the master)
 
   State state = State::kQueued;  // written under mu_
-  pid_t supervisor = -1;
-  pid_t child = 0;
+  pid_t child = 0;               // from kPid: the command's pid as the server sees it
 
   bool sock_eof = false;
   bool exit_known = false;
@@ -257,7 +212,7 @@ struct HostExecutor::Proc {
   Proc(const Proc&) = delete;
   Proc& operator=(const Proc&) = delete;
   ~Proc() {
-    for (int* fd : {&child_sock, &child_in, &child_out, &child_err, &slave, &sock, &out, &err, &in})
+    for (int* fd : {&child_sock, &child_in, &child_out, &child_err, &sock, &out, &err, &in})
       close_fd(*fd);
   }
 };
@@ -271,11 +226,10 @@ HostExecutor::HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink
       supervisor_(std::move(supervisor)),
       default_cwd_(std::move(default_cwd)),
       sandbox_(std::move(sandbox)),
-      server_pid_(getpid()) {
+      client_(host, sandbox_ != nullptr) {
   std::memcpy(&sink_, &sink, std::min<std::size_t>(sink.struct_size, sizeof sink_));
   const OpenFilesLimit& nofile = open_files_limit();
-  if (nofile.raised) child_nofile_ = &nofile.original;
-  if (sandbox_ != nullptr) sandbox_->set_child_limit(child_nofile_);
+  if (nofile.raised) client_.set_child_limit(&nofile.original);
   if (!nofile.problem.empty()) {
     log(PMCP_LOG_WARN, "cannot raise the limit of open files (" + nofile.problem +
                            "); each live process needs up to 4, so fewer than max_processes " +
@@ -344,9 +298,12 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     throw Error(PMCP_ERR_INVALID_ARGUMENT, "unknown spawn flags " + std::to_string(o.flags));
   if (o.envc > 0 && o.envp == nullptr)
     throw Error(PMCP_ERR_INVALID_ARGUMENT, "envp is null but envc is not 0");
-  // Fail closed: a sandbox that is on but cannot work refuses every command, with the reason.
+  // Fail closed: a sandbox that is on but cannot work refuses every command, with the reason;
+  // so does a supervisor that cannot start. Only the first spawn can wait for the verdict.
   if (sandbox_ != nullptr && !sandbox_->unavailable().empty())
     throw Error(PMCP_ERR_UNAVAILABLE, sandbox_->unavailable());
+  if (sandbox_ == nullptr && !start_verdict().empty())
+    throw Error(PMCP_ERR_UNAVAILABLE, start_verdict());
 
   auto p = std::make_unique<Proc>();
   p->id = o.process_id;
@@ -381,96 +338,56 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     if (o.argv[i] == nullptr)
       throw Error(PMCP_ERR_INVALID_ARGUMENT, "argv[" + std::to_string(i) + "] is null");
   }
-  p->sandboxed = sandbox_ != nullptr;
-  if (p->sandboxed) {
+  if (sandbox_ != nullptr) {
     // The policy's variables (the proxy) replace any of the same name.
     for (const std::string& add : sandbox_->environment()) {
       const std::string name = add.substr(0, add.find('=') + 1);
       std::erase_if(p->env, [&](const std::string& e) { return e.starts_with(name); });
       p->env.push_back(add);
     }
-    p->cols = o.cols != 0 ? o.cols : 80;
-    p->rows = o.rows != 0 ? o.rows : 24;
-    // The launch spec: NUL-terminated fields (protocol.hpp, kLaunch).
-    const auto field = [&](std::string_view f) {
-      p->spec.append(f);
-      p->spec.push_back('\0');
-    };
-    field(p->pty ? "pty" : "pipe");
-    field(std::to_string(p->cols));
-    field(std::to_string(p->rows));
-    field(p->cwd);
-    field(std::to_string(o.argc));
-    for (std::size_t i = 0; i < o.argc; ++i) field(o.argv[i]);
-    field(std::to_string(p->env.size()));
-    for (const std::string& e : p->env) field(e);
-  } else {
-    p->args = {supervisor_, proto::kTag, p->pty ? "pty" : "pipe", p->cwd,
-               std::to_string(server_pid_)};
-    for (std::size_t i = 0; i < o.argc; ++i) p->args.emplace_back(o.argv[i]);
   }
-  for (std::string& s : p->args) p->argv.push_back(s.data());
-  p->argv.push_back(nullptr);
-  for (std::string& s : p->env) p->envp.push_back(s.data());
-  p->envp.push_back(nullptr);
+  p->cols = o.cols != 0 ? o.cols : 80;
+  p->rows = o.rows != 0 ? o.rows : 24;
+  // The launch spec: NUL-terminated fields (protocol.hpp, kLaunch).
+  const auto field = [&](std::string_view f) {
+    p->spec.append(f);
+    p->spec.push_back('\0');
+  };
+  field(p->pty ? "pty" : "pipe");
+  field(std::to_string(p->cols));
+  field(std::to_string(p->rows));
+  field(p->cwd);
+  field(std::to_string(o.argc));
+  for (std::size_t i = 0; i < o.argc; ++i) field(o.argv[i]);
+  field(std::to_string(p->env.size()));
+  for (const std::string& e : p->env) field(e);
+  p->env.clear();
 
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     throw os_error(PMCP_ERR_IO, "cannot create the control socket", errno);
   p->sock = sv[0];
   p->child_sock = sv[1];
-  p->sock = high_fd(p->sock);
-  p->child_sock = high_fd(p->child_sock);
-  if (p->sandboxed) {
-    // The command itself tells its pid; the kernel attaches it, as the server sees it.
-    const int on = 1;
-    if (setsockopt(p->sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
-      throw os_error(PMCP_ERR_IO, "cannot set up the control socket", errno);
-  }
+  // The command itself tells its pid (kPid); the kernel attaches it, as the server sees it.
+  const int on = 1;
+  if (setsockopt(p->sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
+    throw os_error(PMCP_ERR_IO, "cannot set up the control socket", errno);
 
-  if (p->pty && p->sandboxed) {
-    // The sandbox makes the terminal in its own devpts, so that it has a name there; its
-    // master comes back before the start (kTerminal).
-  } else if (p->pty) {
-    p->out = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (p->out < 0) throw os_error(PMCP_ERR_IO, "cannot open a pseudo-terminal", errno);
-    p->out = high_fd(p->out);
-    char name[128];
-    if (grantpt(p->out) < 0 || unlockpt(p->out) < 0 || ptsname_r(p->out, name, sizeof name) != 0)
-      throw os_error(PMCP_ERR_IO, "cannot set up the pseudo-terminal", errno);
-    p->slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (p->slave < 0) throw os_error(PMCP_ERR_IO, std::string("cannot open ") + name, errno);
-    p->slave = high_fd(p->slave);
-    termios t{};
-    if (tcgetattr(p->slave, &t) == 0) {
-      t.c_iflag |= IUTF8;  // so that the line editor erases whole UTF-8 characters
-      tcsetattr(p->slave, TCSANOW, &t);
-    }
-    winsize ws{};
-    ws.ws_col = o.cols != 0 ? o.cols : 80;
-    ws.ws_row = o.rows != 0 ? o.rows : 24;
-    if (ioctl(p->out, TIOCSWINSZ, &ws) < 0)
-      throw os_error(PMCP_ERR_IO, "cannot set the terminal size", errno);
-    set_nonblocking(p->out);
-  } else {
+  // A terminal is made by the supervisor (in the sandbox, in the sandbox's own devpts, so that
+  // it has a name there); its master comes back before the start (kTerminal). Pipes are ours.
+  if (!p->pty) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
     p->child_in = fds[0];
     p->in = fds[1];
-    p->child_in = high_fd(p->child_in);
-    p->in = high_fd(p->in);
     set_nonblocking(p->in);
     if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
     p->out = fds[0];
     p->child_out = fds[1];
-    p->out = high_fd(p->out);
-    p->child_out = high_fd(p->child_out);
     set_nonblocking(p->out);
     if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
     p->err = fds[0];
     p->child_err = fds[1];
-    p->err = high_fd(p->err);
-    p->child_err = high_fd(p->child_err);
     set_nonblocking(p->err);
   }
 
@@ -556,9 +473,8 @@ void HostExecutor::resize(uint64_t id, uint16_t cols, uint16_t rows) {
                                           ": it runs on pipes, not on a terminal");
   if (cols == 0 || rows == 0)
     throw Error(PMCP_ERR_INVALID_ARGUMENT, "a terminal needs at least 1 column and 1 row");
-  if (p->sandboxed && p->out < 0 &&
-      (p->state == State::kQueued || p->state == State::kStarting)) {
-    // The sandbox has not passed the terminal yet; it gets this size when it does.
+  if (p->out < 0 && (p->state == State::kQueued || p->state == State::kStarting)) {
+    // The supervisor has not passed the terminal yet; it gets this size when it does.
     p->cols = cols;
     p->rows = rows;
     return;
@@ -584,20 +500,47 @@ void HostExecutor::run() noexcept {
   for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   try {
-    // The sandbox's trial run, here rather than in the constructor: creation (the server's
-    // start-up) does not wait for it; spawns wait in Sandbox::unavailable().
-    if (sandbox_ != nullptr) sandbox_->run_trial();
+    // The supervisor starts here rather than in the constructor: creation (the server's
+    // start-up) does not wait for it, spawns do (Sandbox::unavailable(), start_verdict()).
+    // Forked on this long-lived thread: its PR_SET_PDEATHSIG fires when the thread ends.
+    if (sandbox_ != nullptr) {
+      sandbox_->run_trial(client_);
+      set_start_verdict({});
+    } else {
+      std::string why;
+      try {
+        why = client_.start(supervisor_command_line());
+      } catch (const std::exception& e) {
+        why = std::string("the process supervisor could not start: ") + e.what();
+      }
+      if (!why.empty()) {
+        why = "the host executor's process supervisor '" + supervisor_ + "' is not available: " +
+              why + "; every command will be refused";
+        log(PMCP_LOG_ERROR, why);
+      }
+      set_start_verdict(std::move(why));
+    }
     loop();
   } catch (const std::exception& e) {
     log(PMCP_LOG_ERROR, std::string("host executor thread failed: ") + e.what());
+    set_start_verdict(std::string("the host executor thread failed: ") + e.what());
   } catch (...) {
     log(PMCP_LOG_ERROR, "host executor thread failed");
+    set_start_verdict("the host executor thread failed");
   }
   try {
     shutdown();
   } catch (...) {
     log(PMCP_LOG_ERROR, "host executor shutdown failed");
   }
+}
+
+void HostExecutor::set_start_verdict(std::string error) {
+  std::lock_guard lock(start_mutex_);
+  if (start_done_) return;
+  start_error_ = std::move(error);
+  start_done_ = true;
+  start_done_cv_.notify_all();
 }
 
 void HostExecutor::loop() {
@@ -609,7 +552,6 @@ void HostExecutor::loop() {
     for (int i = 0; i < n; ++i) handle_event(events[i].data.u64, events[i].events);
     if (take_commands()) return;
     check_deadlines();
-    reap_supervisors();
   }
 }
 
@@ -636,46 +578,36 @@ bool HostExecutor::take_commands() {
 void HostExecutor::start(std::unique_ptr<Proc> owned) {
   Proc& p = *owned;
   live_.emplace(p.token, std::move(owned));
-  if (p.sandboxed) {
-    // The sandbox's init forks a launcher for it, which answers on p.sock as a supervisor does.
-    const int stdio[3] = {p.child_in, p.child_out, p.child_err};
-    const std::string why = sandbox_->launch(p.spec, p.child_sock, stdio);
-    for (int* fd : {&p.child_sock, &p.child_in, &p.child_out, &p.child_err, &p.slave})
-      close_fd(*fd);
-    if (!why.empty()) {
-      fail_start(p, PMCP_ERR_UNAVAILABLE,
-                 "cannot start '" + p.argv0 + "' in the host sandbox: " + why +
-                     "; to run commands without the sandbox, set [host.sandbox] enabled = false");
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      p.state = State::kStarting;
-    }
-    epoll_add(p.sock, p.token, kStatus, EPOLLIN);
+  // The supervisor forks a launcher for it, which answers on p.sock.
+  const int stdio[3] = {p.child_in, p.child_out, p.child_err};
+  const std::string why = client_.launch(supervisor_command_line(), p.spec, p.child_sock, stdio);
+  for (int* fd : {&p.child_sock, &p.child_in, &p.child_out, &p.child_err}) close_fd(*fd);
+  p.spec = std::string();
+  if (!why.empty()) {
+    fail_start(p, PMCP_ERR_UNAVAILABLE,
+               sandbox_ != nullptr
+                   ? "cannot start '" + p.argv0 + "' in the host sandbox: " + why +
+                         "; to run commands without the sandbox, set [host.sandbox] enabled = "
+                         "false"
+                   : "cannot start '" + p.argv0 + "': " + why);
     return;
   }
-  const int in = p.pty ? p.slave : p.child_in;
-  const int out = p.pty ? p.slave : p.child_out;
-  const int err = p.pty ? p.slave : p.child_err;
-  // Forked here, on the executor's own long-lived thread: PR_SET_PDEATHSIG fires when the
-  // forking thread ends, so forking from a short-lived thread would kill the job early.
-  const pid_t pid = fork();
-  if (pid == 0)
-    exec_supervisor(p.argv[0], p.argv.data(), p.envp.data(), in, out, err, p.child_sock,
-                    server_pid_, child_nofile_);
-  const int fork_errno = errno;
-  for (int* fd : {&p.child_sock, &p.child_in, &p.child_out, &p.child_err, &p.slave}) close_fd(*fd);
-  if (pid < 0) {
-    fail_start(p, PMCP_ERR_IO, "cannot fork: " + errno_text(fork_errno));
-    return;
-  }
-  p.supervisor = pid;
   {
     std::lock_guard<std::mutex> lock(mu_);
     p.state = State::kStarting;
   }
   epoll_add(p.sock, p.token, kStatus, EPOLLIN);
+}
+
+std::vector<std::string> HostExecutor::supervisor_command_line() const {
+  if (sandbox_ != nullptr) return sandbox_->command_line();
+  return {supervisor_, proto::kTag, "serve"};
+}
+
+const std::string& HostExecutor::start_verdict() const {
+  std::unique_lock lock(start_mutex_);
+  start_done_cv_.wait(lock, [this] { return start_done_; });
+  return start_error_;
 }
 
 void HostExecutor::handle_event(uint64_t t, uint32_t events) {
@@ -769,15 +701,15 @@ bool HostExecutor::on_status(Proc& p) {
 
 bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view text, pid_t sender,
                              int passed) {
-  if (passed >= 0 && !(r.kind == proto::kTerminal && p.sandboxed && p.pty && p.out < 0 &&
-                       p.state == State::kStarting)) {
+  if (passed >= 0 &&
+      !(r.kind == proto::kTerminal && p.pty && p.out < 0 && p.state == State::kStarting)) {
     ::close(passed);
     passed = -1;
   }
   switch (r.kind) {
     case proto::kPid:
-      // Sent by the sandboxed command itself before its exec.
-      if (p.sandboxed && p.state == State::kStarting && sender > 0) p.child = sender;
+      // Sent by the command itself before its exec.
+      if (p.state == State::kStarting && sender > 0) p.child = sender;
       return true;
     case proto::kTerminal: {
       if (passed < 0) return true;
@@ -794,11 +726,9 @@ bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view t
     }
     case proto::kStarted: {
       if (p.state != State::kStarting) return true;
-      if (!p.sandboxed) {
-        p.child = r.a;
-      } else if (p.child <= 0 || (p.pty && p.out < 0)) {
+      if (p.child <= 0 || (p.pty && p.out < 0)) {
         fail_start(p, PMCP_ERR_INTERNAL,
-                   "the host sandbox started '" + p.argv0 +
+                   "the process supervisor started '" + p.argv0 +
                        "' but did not say its pid or pass its terminal");
         return false;
       }
@@ -821,7 +751,7 @@ bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view t
     case proto::kFailedText:
       if (p.state != State::kStarting) return true;
       fail_start(p, r.b != 0 ? status_for(r.a, r.b) : PMCP_ERR_UNAVAILABLE,
-                 "cannot start the sandbox for '" + p.argv0 + "': " + std::string(text));
+                 "cannot start '" + p.argv0 + "': " + std::string(text));
       return false;
     case proto::kExited: {
       if (p.exit_known) return true;
@@ -857,43 +787,18 @@ void HostExecutor::on_supervisor_gone(Proc& p) {
     close_fd(p.sock);
   }
   p.sock_eof = true;
-  const pid_t supervisor = p.supervisor;
-  p.supervisor = -1;
   if (p.state == State::kStarting) {
-    // It closed its end by exiting: say how, if it can be reaped within a moment.
-    std::string how;
-    bool reaped = false;
-    for (int i = 0; i < 200 && supervisor > 0; ++i) {
-      int st = 0;
-      const pid_t r = waitpid(supervisor, &st, WNOHANG);
-      if (r == supervisor) {
-        reaped = true;
-        if (WIFEXITED(st)) how = " (it exited with status " + std::to_string(WEXITSTATUS(st)) + ")";
-        if (WIFSIGNALED(st))
-          how = " (it was killed by signal " + std::to_string(WTERMSIG(st)) + ")";
-        break;
-      }
-      if (r < 0) {
-        reaped = true;
-        break;
-      }
-      usleep(1000);
-    }
-    if (!reaped && supervisor > 0) unreaped_.push_back(supervisor);
     fail_start(p, PMCP_ERR_INTERNAL,
-               (p.sandboxed ? std::string("the host sandbox's launcher")
-                            : "the process supervisor '" + supervisor_ + "'") +
-                   " ended before the process started" + how);
+               "the process supervisor's launcher for '" + p.argv0 +
+                   "' ended before the process started (was it killed?)");
     return;
   }
-  if (supervisor > 0) unreaped_.push_back(supervisor);
   if (!p.exit_known) {
     // Killed from outside. The command itself dies with it (its PR_SET_PDEATHSIG).
     p.exit_known = true;
     p.exit_code = -1;
     p.term_signal = SIGKILL;
-    p.exit_message = p.sandboxed ? "the host sandbox's launcher was lost; the process was killed"
-                                 : "the process supervisor was lost; the process was killed";
+    p.exit_message = "the process supervisor's launcher was lost; the process was killed";
     log(PMCP_LOG_WARN, "process " + std::to_string(p.id) + ": " + p.exit_message);
     std::lock_guard<std::mutex> lock(mu_);
     p.state = State::kExited;
@@ -1029,7 +934,6 @@ void HostExecutor::finish(Proc& p) {
     by_id_.erase(p.id);
     finished_.insert(p.id);
   }
-  if (p.supervisor > 0) unreaped_.push_back(p.supervisor);
   auto node = live_.extract(p.token);
   const std::unique_ptr<Proc> owned = std::move(node.mapped());
   sink_.on_exit(sink_.ctx, owned->id, owned->exit_code, owned->term_signal,
@@ -1047,7 +951,6 @@ void HostExecutor::fail_start(Proc& p, int32_t status, const std::string& messag
     by_id_.erase(p.id);
     finished_.insert(p.id);
   }
-  if (p.supervisor > 0) unreaped_.push_back(p.supervisor);
   auto node = live_.extract(p.token);
   const std::unique_ptr<Proc> owned = std::move(node.mapped());
   sink_.on_spawned(sink_.ctx, owned->id, status, 0, sdk::str(message));
@@ -1074,15 +977,8 @@ void HostExecutor::check_deadlines() {
   }
 }
 
-void HostExecutor::reap_supervisors() {
-  std::erase_if(unreaped_, [](pid_t pid) {
-    const pid_t r = waitpid(pid, nullptr, WNOHANG);
-    return r == pid || (r < 0 && errno == ECHILD);
-  });
-}
-
 int HostExecutor::next_timeout_ms() const {
-  int timeout = unreaped_.empty() ? -1 : 10;
+  int timeout = -1;
   const auto now = Clock::now();
   for (const auto& [token, p] : live_) {
     if (!p->has_deadline) continue;
@@ -1095,10 +991,10 @@ int HostExecutor::next_timeout_ms() const {
 }
 
 void HostExecutor::shutdown() {
-  // No callback from here on. Closing the control sockets tells every supervisor to SIGKILL
-  // its job's process group and adopted descendants, reap them and exit.
-  std::vector<pid_t> pids = unreaped_;
-  unreaped_.clear();
+  // No callback from here on. Closing the channels tells every launcher to SIGKILL its job's
+  // process group and adopted descendants, reap them and exit; the supervisor then ends with
+  // its last launcher.
+  set_start_verdict("the host executor is shutting down");
   std::vector<std::unique_ptr<Proc>> queued;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -1106,32 +1002,12 @@ void HostExecutor::shutdown() {
     queued.swap(to_start_);
     for (auto& [token, p] : live_) {
       for (int* fd : {&p->sock, &p->out, &p->err, &p->in}) close_fd(*fd);
-      if (p->supervisor > 0) pids.push_back(p->supervisor);
     }
     by_id_.clear();
   }
   live_.clear();
   queued.clear();
-  const auto deadline = Clock::now() + kStopGrace;
-  if (sandbox_ != nullptr) sandbox_->stop();  // ends once the launchers have swept their jobs
-  while (!pids.empty()) {
-    std::erase_if(pids, [](pid_t pid) {
-      const pid_t r = waitpid(pid, nullptr, WNOHANG);
-      return r == pid || (r < 0 && errno == ECHILD);
-    });
-    if (pids.empty()) break;
-    if (Clock::now() >= deadline) {
-      for (pid_t pid : pids) {
-        log(PMCP_LOG_WARN,
-            "process supervisor " + std::to_string(pid) + " did not exit in time; killing it");
-        kill(pid, SIGKILL);
-        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }
-      }
-      break;
-    }
-    usleep(2000);
-  }
+  client_.stop();
 }
 
 void HostExecutor::epoll_add(int fd, uint64_t token, int kind, uint32_t events) {
@@ -1170,18 +1046,12 @@ std::string HostExecutor::describe_failure(const Proc& p, int32_t stage, int err
                         : " (PATH is not set; searched /bin:/usr/bin)";
       return m;
     }
-    case proto::kStageSupervisorExec:
-      return "cannot start the host process supervisor '" + supervisor_ + "': " + text;
     case proto::kStageFork:
       return "cannot fork the process: " + text;
     case proto::kStageSetsid:
       return "cannot start a new session for the process: " + text;
     case proto::kStageTerminal:
       return "cannot make the pseudo-terminal the process's controlling terminal: " + text;
-    case proto::kStageSandboxExec:
-      return "cannot start the sandbox (bubblewrap): " + text;
-    case proto::kStageSeccomp:
-      return "cannot load the sandbox's seccomp filter: " + text;
     default:
       return "cannot set up the process: " + text;
   }

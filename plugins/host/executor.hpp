@@ -5,18 +5,19 @@
 // else: it forks (so that PR_SET_PDEATHSIG is tied to a thread that lives as long as the
 // executor), moves bytes in both directions with epoll, and is the only caller of the sink.
 //
-// Each command runs under its own pmcp-host-supervisor process (see supervisor.cpp), which
-// reports the start, delivers signals to the process group, and on exit kills what is left of
-// the job before it reports the wait status. The executor then drains stdout/stderr (or the PTY)
-// to end of file and fires on_exit after the last on_output. With the sandbox on there is no
-// supervisor: the executor's long-lived sandbox starts the command and a launcher in it answers
-// on the same socket with the same protocol (sandbox.hpp, sandbox_init.cpp).
+// The executor starts one long-lived pmcp-host-supervisor (supervisor.cpp, through
+// supervisor_client.hpp), inside bubblewrap when the sandbox is on (sandbox.hpp). For each
+// command it forks a launcher, which reports the start, delivers signals to the process group,
+// and on exit kills what is left of the job before it reports the wait status, on the
+// command's own socket. The executor then drains stdout/stderr (or the PTY) to end of file and
+// fires on_exit after the last on_output.
 #pragma once
 
 #include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -32,6 +33,7 @@
 #include "pmcp/plugin.hpp"
 #include "protocol.hpp"
 #include "sandbox.hpp"
+#include "supervisor_client.hpp"
 
 namespace pmcp::host {
 
@@ -84,7 +86,7 @@ class HostExecutor final : public sdk::ExecutorBase {
   // came with the record, or -1 (on_record owns it).
   bool on_record(Proc& p, const proto::Record& r, std::string_view text, pid_t sender,
                  int passed);
-  void on_supervisor_gone(Proc& p);
+  void on_supervisor_gone(Proc& p);  // the launcher closed the command's channel
   void read_output(Proc& p, bool is_stderr, std::size_t max_bytes);
   void close_output(Proc& p, bool is_stderr);
   void flush_stdin_locked(Proc& p);
@@ -93,7 +95,6 @@ class HostExecutor final : public sdk::ExecutorBase {
   void finish(Proc& p);
   void fail_start(Proc& p, int32_t status, const std::string& message);
   void check_deadlines();
-  void reap_supervisors();
   int next_timeout_ms() const;
   void shutdown();
   void epoll_add(int fd, uint64_t token, int kind, uint32_t events);
@@ -101,16 +102,22 @@ class HostExecutor final : public sdk::ExecutorBase {
   void epoll_del(int fd);
   void log(pmcp_log_level level, const std::string& message) const;
   std::string describe_failure(const Proc& p, int32_t stage, int err) const;
+  std::vector<std::string> supervisor_command_line() const;
+  // The supervisor's start, for spawns without a sandbox: empty once it runs, else why not.
+  // Waits until the executor thread has tried.
+  const std::string& start_verdict() const;
+  void set_start_verdict(std::string error);
 
   const pmcp_host* host_;
   pmcp_executor_sink sink_{};
   const std::string supervisor_;
   const std::string default_cwd_;
   const std::unique_ptr<Sandbox> sandbox_;
-  const pid_t server_pid_;
-  // The limit of open files that commands start with (the server's raised one stays with the
-  // server), or null when it was not raised.
-  const rlimit* child_nofile_ = nullptr;
+  SupervisorClient client_;  // executor thread (and the destructor, once it has ended)
+  mutable std::mutex start_mutex_;
+  mutable std::condition_variable start_done_cv_;
+  bool start_done_ = false;
+  std::string start_error_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
 
@@ -125,7 +132,6 @@ class HostExecutor final : public sdk::ExecutorBase {
 
   // Executor thread only.
   std::unordered_map<uint64_t, std::unique_ptr<Proc>> live_;  // by token
-  std::vector<pid_t> unreaped_;                               // supervisors that closed
   std::unique_ptr<uint8_t[]> buffer_;
   std::thread thread_;
 };

@@ -34,9 +34,7 @@ void drain_signalfd(int sigfd) {
   }
 }
 
-// Sends SIGKILL to every child of ours (the main process and descendants re-parented to us as
-// subreaper). Returns the number of children found, or -1 when the list is unreadable.
-int kill_children() {
+int for_each_child(void (*fn)(pid_t, void*), void* ctx) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%d/children", static_cast<int>(getpid()));
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -54,7 +52,7 @@ int kill_children() {
         value = value * 10 + (buf[i] - '0');
         in_number = true;
       } else if (in_number) {
-        kill(static_cast<pid_t>(value), SIGKILL);
+        fn(static_cast<pid_t>(value), ctx);
         ++found;
         value = 0;
         in_number = false;
@@ -62,11 +60,15 @@ int kill_children() {
     }
   }
   if (in_number) {
-    kill(static_cast<pid_t>(value), SIGKILL);
+    fn(static_cast<pid_t>(value), ctx);
     ++found;
   }
   close(fd);
   return found;
+}
+
+int kill_children() {
+  return for_each_child([](pid_t pid, void*) { kill(pid, SIGKILL); }, nullptr);
 }
 
 // Kills what is left of the job: its process group and every process that ended up as our

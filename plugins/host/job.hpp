@@ -18,6 +18,10 @@ void close_from(int first);
 // Reads everything a (non-blocking) signalfd holds.
 void drain_signalfd(int sigfd);
 
+// Calls fn(pid, ctx) for every child of the calling process (from /proc: the main thread's
+// children). Returns the number of children found, or -1 when the list is unreadable.
+int for_each_child(void (*fn)(pid_t, void*), void* ctx);
+
 // Sends SIGKILL to every child of the calling process. Returns the number of children found,
 // or -1 when the list is unreadable.
 int kill_children();

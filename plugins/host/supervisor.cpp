@@ -1,36 +1,63 @@
-// pmcp-host-supervisor: one small process per command started by the host executor.
+// pmcp-host-supervisor: one long-lived process per host executor that starts, watches and ends
+// all its commands. In the sandbox it is the sandbox's init (run by bubblewrap as PID 1 of its
+// PID namespace); without, a plain child of the server.
 //
-// Why it exists: the server must leave nothing behind when it exits, crashes or is SIGKILLed,
-// and a signal must reach the whole job. So every command runs under a supervisor that
-//   - dies with the server: PR_SET_PDEATHSIG (armed before exec by the executor thread that
-//     forked us) and end of file on the control socket both mean "the server is gone";
-//   - is a child subreaper, so orphaned descendants of the command are re-parented to it;
-//   - forks the command into its own session and process group (with the PTY slave as its
-//     controlling terminal in PTY mode) and reports its pid, or why it could not start;
-//   - delivers signals to the command's process group on request;
-//   - when the command exits, or the server goes away, SIGKILLs what is left of its process
-//     group and every adopted descendant, reaps them, and only then reports the exit.
+// Why one long-lived process: a command must run in its own session under something that
+// kills what is left of its job when it ends, delivers signals to its process group, and dies
+// with the server; and starting a command must cost as little as possible. Forking this small
+// static program per command costs a fraction of exec'ing a helper (or bubblewrap) per command,
+// and in the sandbox the commands of one server share what a user expects them to share: /tmp,
+// and the sandbox's loopback network, so that a server started by one command can be reached by
+// the next.
 //
-// Sandboxed commands do not use it: the sandbox's own init starts them (sandbox_init.cpp).
+// The supervisor (main):
+//   - in the sandbox (--sandbox), binds the network bridge's port (when the policy allows any
+//     network) and starts the bridge on it, then sets no-new-privs and loads the seccomp filter
+//     (seccomp_filter.cpp) on itself, once: every launcher and command inherits both;
+//   - reports kReady on the control socket;
+//   - for each kLaunch message on the control socket, forks a launcher with the descriptors
+//     that came with it; reaps launchers, and kills and reaps orphans (it is a subreaper, or
+//     the namespace's init) that a launcher killed from outside left behind;
+//   - on end of file on the control socket (the executor retired this supervisor, or is gone),
+//     takes no more commands and exits when its last launcher has (in the sandbox, that ends
+//     the namespace). The bridge dying retires the sandbox the same way: the executor starts a
+//     new one.
 //
-// It is exec'd (not a forked copy of the server) so that it holds no copy-on-write snapshot of
-// the server's memory and no inherited state; it is single-threaded and may use all of libc.
+// A launcher (one per command, a forked copy of the supervisor) speaks to the executor on the
+// command's own channel (protocol.hpp): it makes a terminal for a PTY command (in the sandbox,
+// in the sandbox's devpts) and sends its master over (kTerminal), forks the command into a
+// session of its own with the terminal as its controlling terminal (^C, ^Z, SIGWINCH and job
+// control work; bubblewrap's --new-session is not used), delivers signals to its process group,
+// and when it ends kills what is left of the job (its group and, as a subreaper, adopted
+// descendants) before it reports the exact wait status. End of file on the channel (the server
+// is gone, or destroys the job) and the supervisor's death kill the job at once. The command
+// sends one message before exec so that the kernel attaches its credentials and the executor
+// learns its pid as the server sees it (kPid).
+//
+// In the sandbox only the bridge runs without the filter (it must reach the proxy's unix
+// socket). A command cannot take the bridge, the supervisor or a launcher over: ptrace is
+// blocked, and none of them is dumpable, so /proc/PID/mem and pidfd_getfd are refused too. As
+// the namespace's init, the supervisor gets no signal from inside it that it does not ask for.
 //
 // Residual limits: a descendant that escapes the subtree entirely (started through a service
 // manager such as systemd-run or at, or handed off to a daemon over a socket) is not ours to
-// kill; a process stuck in uninterruptible sleep may outlive the bounded sweep; and if the
-// supervisor itself is SIGKILLed, only the command's main process dies with it (through its own
-// PR_SET_PDEATHSIG), not the rest of its group.
+// kill, and a process stuck in uninterruptible sleep may outlive the bounded sweep.
+//
+// argv: pmcp-host-supervisor TAG serve [--sandbox [--bridge PROGRAM SOCKET PORT]]
+// fds:  1 and 2 = messages to the executor until kReady (bubblewrap's), 3 = the control socket.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,30 +65,59 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <initializer_list>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "job.hpp"
 #include "protocol.hpp"
+#include "seccomp_filter.hpp"
 
 extern char** environ;
 
 namespace {
 
 namespace proto = pmcp::host::proto;
-using pmcp::host::job::close_from;
-using pmcp::host::job::sweep;
+namespace job = pmcp::host::job;
 
+constexpr int kControl = proto::kControlFd;
 constexpr int kSweepBudgetMs = 2000;
 
-void send_record(int32_t kind, int32_t a, int32_t b) {
+void send_record(int fd, int32_t kind, int32_t a, int32_t b, const std::string& text = {}) {
+  char buf[proto::kMaxMessage];
   const proto::Record r{kind, a, b};
-  while (send(proto::kSocketFd, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  std::memcpy(buf, &r, sizeof r);
+  const std::size_t n = std::min(text.size(), sizeof buf - sizeof r);
+  std::memcpy(buf + sizeof r, text.data(), n);
+  while (send(fd, buf, sizeof r + n, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
 }
 
-// In the child between fork and exec: report the failed step to the supervisor and die.
+// Sends a Record with one descriptor attached.
+void send_fd(int fd, int32_t kind, int attached) {
+  const proto::Record r{kind, 0, 0};
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{const_cast<proto::Record*>(&r), sizeof r};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &attached, sizeof(int));
+  while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+// The supervisor could not set up: says why on the control socket and ends.
+[[noreturn]] void fail_text(const std::string& text) {
+  send_record(kControl, proto::kFailedText, proto::kStageSandbox, 0, text);
+  _exit(1);
+}
+
 [[noreturn]] void child_fail(int errfd, int32_t stage) {
   const proto::Record r{proto::kFailed, stage, errno};
   ssize_t ignored = write(errfd, &r, sizeof r);
@@ -69,15 +125,14 @@ void send_record(int32_t kind, int32_t a, int32_t b) {
   _exit(127);
 }
 
-[[noreturn]] void run_child(int errfd, bool pty, const char* cwd, char** argv, pid_t supervisor) {
-  if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
-  // The slave is already fd 0; as session leader we make it our controlling terminal, so that
-  // ^C, ^Z and SIGWINCH reach our foreground process group through the line discipline.
-  if (pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
-  // Should the supervisor die (it should not), the main process goes with it.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != supervisor) _exit(127);
-  if (chdir(cwd) < 0) child_fail(errfd, proto::kStageChdir);
+void null_stdio(int first, int last) {
+  const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) return;
+  for (int fd = first; fd <= last; ++fd) dup2(devnull, fd);
+  if (devnull > last) close(devnull);
+}
+
+void reset_signals() {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -85,21 +140,119 @@ void send_record(int32_t kind, int32_t a, int32_t b) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  // Our environment is the command's exact environment, so PATH lookup uses its PATH.
-  execvpe(argv[0], argv, environ);
-  child_fail(errfd, proto::kStageExec);
 }
 
-[[noreturn]] void kill_all_and_exit(pid_t child, bool child_reaped, int sigfd) {
-  if (!child_reaped) {
-    kill(-child, SIGKILL);
-    kill(child, SIGKILL);
+// ---- the network bridge ----
+
+// Listens on 127.0.0.1:port in the sandbox's network namespace, for the bridge.
+int listen_loopback(const char* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::atoi(port)));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, SOMAXCONN) != 0)
+    fail_text("the sandbox's network bridge cannot listen on 127.0.0.1:" + std::string(port) +
+              ": " + std::strerror(errno));
+  return fd;
+}
+
+// Starts the bridge on the listening socket and waits until it runs. Returns its pid.
+pid_t start_bridge(const char* program, const char* socket_path, const char* port) {
+  const int listener = listen_loopback(port);
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) fail_text(std::string("pipe: ") + std::strerror(errno));
+  const pid_t pid = fork();
+  if (pid < 0) fail_text(std::string("cannot fork the network bridge: ") + std::strerror(errno));
+  if (pid == 0) {
+    close(ready[0]);
+    null_stdio(0, 2);
+    reset_signals();
+    // Not close-on-exec: the bridge takes both.
+    const int ready_fd = fcntl(ready[1], F_DUPFD, 5);
+    const int listen_fd = fcntl(listener, F_DUPFD, 5);
+    if (ready_fd < 0 || listen_fd < 0) _exit(127);
+    const std::string ready_text = std::to_string(ready_fd);
+    const std::string listen_text = std::to_string(listen_fd);
+    const char* argv[] = {program,     "--listen-fd", listen_text.c_str(), "--connect",
+                          socket_path, "--ready-fd",  ready_text.c_str(),  nullptr};
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execve(program, const_cast<char**>(argv), environ);
+    _exit(127);
   }
-  sweep(child, sigfd, kSweepBudgetMs);
-  _exit(0);
+  close(ready[1]);
+  close(listener);  // the bridge holds it; the commands must not
+  pollfd p{ready[0], POLLIN, 0};
+  int rc = 0;
+  do {
+    rc = poll(&p, 1, 10000);
+  } while (rc < 0 && errno == EINTR);
+  char byte = 0;
+  const ssize_t n = rc > 0 ? read(ready[0], &byte, 1) : -1;
+  close(ready[0]);
+  if (n == 1) return pid;
+  kill(pid, SIGKILL);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  std::string how = rc == 0 ? "it was not ready within 10 s" : "it exited";
+  if (WIFEXITED(st)) how += " with status " + std::to_string(WEXITSTATUS(st));
+  fail_text("the sandbox's network bridge '" + std::string(program) + "' did not start (" + how +
+            ")");
 }
 
-// Reads the child's exec report: a Record when it failed before exec, end of file when it
+// ---- a launcher: one command ----
+
+struct Spec {
+  bool pty = false;
+  unsigned short cols = 80;
+  unsigned short rows = 24;
+  std::string cwd;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+};
+
+// Reads the launch spec (protocol.hpp, kLaunch) from its memfd. False when it is malformed.
+bool read_spec(int fd, Spec& spec) {
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = pread(fd, buf, sizeof buf, static_cast<off_t>(text.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  std::vector<std::string> fields;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t nul = text.find('\0', at);
+    if (nul == std::string::npos) return false;
+    fields.emplace_back(text, at, nul - at);
+    at = nul + 1;
+  }
+  std::size_t i = 0;
+  const auto next = [&](std::string& out) {
+    if (i >= fields.size()) return false;
+    out = std::move(fields[i++]);
+    return true;
+  };
+  std::string mode, cols, rows, count;
+  if (!next(mode) || !next(cols) || !next(rows) || !next(spec.cwd) || !next(count)) return false;
+  spec.pty = mode == "pty";
+  spec.cols = static_cast<unsigned short>(std::strtoul(cols.c_str(), nullptr, 10));
+  spec.rows = static_cast<unsigned short>(std::strtoul(rows.c_str(), nullptr, 10));
+  const std::size_t argc = std::strtoul(count.c_str(), nullptr, 10);
+  if (argc == 0 || argc > fields.size() - i) return false;
+  for (std::size_t k = 0; k < argc; ++k) spec.argv.push_back(std::move(fields[i++]));
+  if (!next(count)) return false;
+  const std::size_t envc = std::strtoul(count.c_str(), nullptr, 10);
+  if (envc != fields.size() - i) return false;
+  for (std::size_t k = 0; k < envc; ++k) spec.env.push_back(std::move(fields[i++]));
+  return true;
+}
+
+// Reads the command's exec report: a Record when it failed before exec, end of file when it
 // exec'd. Returns true and fills r on failure.
 bool read_failure(int errfd, proto::Record& r) {
   for (;;) {
@@ -109,142 +262,353 @@ bool read_failure(int errfd, proto::Record& r) {
   }
 }
 
-// Reads what the signalfd holds and reaps every child that has ended. Returns true when a
-// signal other than SIGCHLD arrived (parent death or a stop request); records the wait status
-// of `child` when it is among the reaped.
-bool drain_signals_and_reap(int sigfd, pid_t child, bool& child_reaped, int& child_status) {
-  bool terminate = false;
-  signalfd_siginfo si{};
-  while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-    if (si.ssi_signo != SIGCHLD) terminate = true;
+// In the command's process, between fork and exec.
+[[noreturn]] void run_command(int errfd, int channel, const Spec& spec, char** argv,
+                              char** envp) {
+  if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
+  if (spec.pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
+  // The kernel attaches our credentials; the executor learns our pid as it sees it.
+  const proto::Record hello{proto::kPid, 0, 0};
+  while (send(channel, &hello, sizeof hello, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
+  // Should the launcher die (it should not), the main process goes with it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (chdir(spec.cwd.c_str()) < 0) child_fail(errfd, proto::kStageChdir);
+  reset_signals();
+  // In the sandbox, no-new-privs and the seccomp filter are the supervisor's, inherited.
+  // The command's exact environment; execvpe searches the PATH of the current one.
+  environ = envp;
+  execvpe(argv[0], argv, envp);
+  child_fail(errfd, proto::kStageExec);
+}
+
+// Makes a terminal (in the sandbox, in the sandbox's own devpts). Returns the master; slave
+// gets the slave.
+int open_terminal(const Spec& spec, int& slave) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -1;
+  char name[128];
+  if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof name) != 0) {
+    close(master);
+    return -1;
+  }
+  slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    close(master);
+    return -1;
+  }
+  termios t{};
+  if (tcgetattr(slave, &t) == 0) {
+    t.c_iflag |= IUTF8;  // so that the line editor erases whole UTF-8 characters
+    tcsetattr(slave, TCSANOW, &t);
+  }
+  winsize ws{};
+  ws.ws_col = spec.cols != 0 ? spec.cols : 80;
+  ws.ws_row = spec.rows != 0 ? spec.rows : 24;
+  ioctl(master, TIOCSWINSZ, &ws);
+  return master;
+}
+
+// A forked copy of the init, for one command. fds: the command's channel, the spec, and for
+// pipes its stdin, stdout and stderr (else -1).
+[[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3], pid_t supervisor) {
+  close(kControl);
+  // Its own session, out of the command's. Should the supervisor die, SIGTERM (on the signalfd
+  // below, like SIGCHLD) ends the job.
+  setsid();
+  sigset_t handled;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGCHLD);
+  sigaddset(&handled, SIGTERM);
+  sigprocmask(SIG_BLOCK, &handled, nullptr);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != supervisor) _exit(0);
+  // Orphans of the command come to us, not to the supervisor.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  const int sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  Spec spec;
+  const bool spec_ok = read_spec(spec_fd, spec);
+  close(spec_fd);
+  if (!spec_ok) {
+    send_record(channel, proto::kFailedText, proto::kStageSandbox, 0,
+                "the process supervisor received a malformed launch request");
+    _exit(0);
+  }
+  if (sigfd < 0) {
+    send_record(channel, proto::kFailed, proto::kStageSetup, errno);
+    _exit(0);
+  }
+
+  int in = stdio[0], out = stdio[1], err = stdio[2];
+  if (spec.pty) {
+    int slave = -1;
+    const int master = open_terminal(spec, slave);
+    if (master < 0) {
+      send_record(channel, proto::kFailedText, proto::kStageTerminal, errno,
+                  std::string("cannot make a pseudo-terminal: ") + std::strerror(errno));
+      _exit(0);
+    }
+    send_fd(channel, proto::kTerminal, master);
+    close(master);
+    in = out = err = slave;
+  }
+  if (in < 0 || out < 0 || err < 0) {
+    send_record(channel, proto::kFailedText, proto::kStageSandbox, 0,
+                "the process supervisor received no stdio for the command");
+    _exit(0);
+  }
+
+  std::vector<char*> argv;
+  for (std::string& a : spec.argv) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (std::string& e : spec.env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) {
+    send_record(channel, proto::kFailed, proto::kStageSetup, errno);
+    _exit(0);
+  }
+  const pid_t child = fork();
+  if (child < 0) {
+    send_record(channel, proto::kFailed, proto::kStageFork, errno);
+    _exit(0);
+  }
+  if (child == 0) {
+    close(errpipe[0]);
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+      child_fail(errpipe[1], proto::kStageSetup);
+    for (int fd : {in, out, err}) {
+      if (fd > 2) close(fd);
+    }
+    run_command(errpipe[1], channel, spec, argv.data(), envp.data());
+  }
+  close(errpipe[1]);
+  // Our copies of the command's stdio go: its output must end when its own holders end.
+  for (int fd : {in, out, err}) {
+    if (fd > 2) close(fd);
+  }
+
+  proto::Record report{};
+  if (read_failure(errpipe[0], report)) {
+    while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    send_record(channel, proto::kFailed, report.a, report.b);
+    _exit(0);
+  }
+  close(errpipe[0]);
+  send_record(channel, proto::kStarted, static_cast<int32_t>(child), 0);
+
   for (;;) {
-    int st = 0;
-    const pid_t r = waitpid(-1, &st, WNOHANG);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    if (r == child) {
-      child_reaped = true;
-      child_status = st;
+    pollfd fds[2] = {{channel, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents != 0) {
+      proto::Command c{};
+      const ssize_t n = recv(channel, &c, sizeof c, MSG_DONTWAIT);
+      if (n == static_cast<ssize_t>(sizeof c)) {
+        if (c.op == proto::kOpSignal) {
+          // Before the command's setsid() there is no group yet: signal the command itself.
+          if (kill(-child, c.arg) < 0 && errno == ESRCH) kill(child, c.arg);
+        }
+      } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        break;  // the executor closed its end: the server is gone or destroys the job
+      }
+    }
+    if (fds[1].revents != 0) {
+      bool terminate = false;
+      signalfd_siginfo si{};
+      while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGTERM) terminate = true;
+      }
+      if (terminate) break;  // the supervisor is gone
+      // Only the command's end is looked at here; the rest is reaped by the sweep.
+      siginfo_t info{};
+      if (waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == child) {
+        // The process group is killed while the main process, a zombie, still holds its id.
+        kill(-child, SIGKILL);
+        int st = 0;
+        while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+        }
+        job::sweep(child, sigfd, kSweepBudgetMs);
+        send_record(channel, proto::kExited, st, 0);
+        _exit(0);
+      }
+      // Adopted descendants that ended: reap them, but never the command (it is waited above).
+      for (;;) {
+        siginfo_t other{};
+        if (waitid(P_ALL, 0, &other, WEXITED | WNOHANG | WNOWAIT) != 0 || other.si_pid == 0 ||
+            other.si_pid == child)
+          break;
+        waitpid(other.si_pid, nullptr, WNOHANG);
+      }
     }
   }
-  return terminate;
+  kill(-child, SIGKILL);
+  kill(child, SIGKILL);
+  job::sweep(child, sigfd, kSweepBudgetMs);
+  _exit(0);
+}
+
+// ---- the init ----
+
+// Takes one kLaunch message from the control socket. Returns false on end of file; sets
+// `received` when a well-formed request came, with its descriptors in fds (5 or 2 of them).
+bool receive_launch(int fds[5], int& count, bool& received) {
+  received = false;
+  proto::Record r{};
+  char control[CMSG_SPACE(5 * sizeof(int))];
+  iovec iov{&r, sizeof r};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = recvmsg(kControl, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (n == 0) return false;
+  count = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < k; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (count < 5)
+        fds[count++] = fd;
+      else
+        close(fd);
+    }
+  }
+  received = n == static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch &&
+             (count == 2 || count == 5);
+  if (!received) {
+    for (int i = 0; i < count; ++i) close(fds[i]);
+  }
+  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // argv: supervisor TAG MODE CWD SERVER_PID COMMAND [ARG...]
-  if (argc < 6 || std::strcmp(argv[1], proto::kTag) != 0) {
+  const bool sandboxed = argc >= 4 && std::strcmp(argv[3], "--sandbox") == 0;
+  const bool with_bridge = sandboxed && argc == 8 && std::strcmp(argv[4], "--bridge") == 0;
+  if (argc < 3 || std::strcmp(argv[1], proto::kTag) != 0 || std::strcmp(argv[2], "serve") != 0 ||
+      !(argc == 3 || (sandboxed && argc == 4) || with_bridge)) {
     std::fprintf(stderr,
-                 "%s: internal helper of the process-mcp host executor, not meant to be run "
-                 "by hand\n",
+                 "%s: internal helper of the process-mcp host executor, not meant to be run by "
+                 "hand\n",
                  argv[0] != nullptr ? argv[0] : proto::kSupervisorName);
     return 2;
   }
-  const bool pty = std::strcmp(argv[2], "pty") == 0;
-  const char* cwd = argv[3];
-  const pid_t server = static_cast<pid_t>(std::strtol(argv[4], nullptr, 10));
-  char** command = argv + 5;
-
-  // The executor thread started us with every signal blocked; a pending SIGTERM from the
-  // parent-death signal stays pending and shows up on the signalfd below.
-  sigset_t handled;
-  sigemptyset(&handled);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&handled, s);
-  sigprocmask(SIG_SETMASK, &handled, nullptr);
+  if (fcntl(kControl, F_SETFD, FD_CLOEXEC) < 0) return 2;
+  job::close_from(kControl + 1);  // nothing else of the server's or bubblewrap's reaches commands
+  // The executor starts us (or bubblewrap) with every signal blocked.
+  reset_signals();
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Not dumpable (and so neither are the launchers, forked copies): the commands may not read
+  // or write our memory through /proc.
+  prctl(PR_SET_DUMPABLE, 0);
+  // Orphans whose launcher was killed come to us (in the sandbox we are the init anyway).
+  if (!sandboxed) prctl(PR_SET_CHILD_SUBREAPER, 1);
+  const int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) fail_text(std::string("signalfd: ") + std::strerror(errno));
 
-  if (fcntl(proto::kSocketFd, F_SETFD, FD_CLOEXEC) < 0) return 2;
-  close_from(proto::kSocketFd + 1);  // whatever else the server leaked without O_CLOEXEC
-
-  const int sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sigfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-    send_record(proto::kFailed, proto::kStageSetup, errno);
-    return 1;
+  pid_t bridge = -1;
+  if (sandboxed) {
+    pmcp::host::SeccompFilter filter;
+    if (!filter.error().empty()) fail_text(filter.error());
+    if (with_bridge) bridge = start_bridge(argv[5], argv[6], argv[7]);
+    // From here on the supervisor, and so every launcher and command (fork and exec keep both),
+    // runs with no-new-privs and the filter: it is loaded once, not in each command (the kernel
+    // takes about 0.25 ms to take a filter). Only the bridge, started above, runs without it.
+    const int loaded = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? errno : filter.load();
+    if (loaded != 0)
+      fail_text(std::string("cannot load the seccomp filter: ") + std::strerror(loaded));
   }
-  if (getppid() != server) return 0;  // the server died before we armed everything
+  // From here on bubblewrap's messages are over; nothing of ours may hold the executor's pipe.
+  null_stdio(0, 2);
+  send_record(kControl, proto::kReady, 0, 0);
 
-  int errpipe[2];
-  if (pipe2(errpipe, O_CLOEXEC) < 0) {
-    send_record(proto::kFailed, proto::kStageSetup, errno);
-    return 1;
-  }
   const pid_t self = getpid();
-  const pid_t child = fork();
-  if (child < 0) {
-    send_record(proto::kFailed, proto::kStageFork, errno);
-    return 1;
-  }
-  if (child == 0) {
-    close(errpipe[0]);
-    run_child(errpipe[1], pty, cwd, command, self);
-  }
-  close(errpipe[1]);
-
-  // Drop our copies of the child's stdio: its output must end when it and its group end.
-  const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (devnull >= 0) {
-    for (int fd = 0; fd < 3; ++fd) dup2(devnull, fd);
-    if (devnull > 2) close(devnull);
-  } else {
-    for (int fd = 0; fd < 3; ++fd) close(fd);
-  }
-
-  int errfd = errpipe[0];
-  bool child_reaped = false;
-  int status = 0;
-
-  // Consumes the exec report; on failure reports it and exits.
-  auto settle_start = [&] {
-    proto::Record r{};
-    const bool failed = read_failure(errfd, r);
-    close(errfd);
-    errfd = -1;
-    if (failed) {
-      if (!child_reaped) {
-        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-        }
-      }
-      send_record(proto::kFailed, r.a, r.b);
-      _exit(0);
-    }
-    send_record(proto::kStarted, static_cast<int32_t>(child), 0);
-  };
-
+  std::set<pid_t> launchers;
+  bool accepting = true;
   for (;;) {
-    pollfd fds[3] = {{proto::kSocketFd, POLLIN, 0}, {sigfd, POLLIN, 0}, {errfd, POLLIN, 0}};
-    const nfds_t count = errfd >= 0 ? 3 : 2;
-    if (poll(fds, count, -1) < 0) {
+    pollfd fds[2] = {{accepting ? kControl : -1, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
-      kill_all_and_exit(child, child_reaped, sigfd);
+      return 1;
     }
-    if (errfd >= 0 && fds[2].revents != 0) settle_start();
-
-    bool terminate = false;
-    // A signal other than SIGCHLD is the parent's death or a stop request.
-    if (fds[1].revents != 0 && drain_signals_and_reap(sigfd, child, child_reaped, status))
-      terminate = true;
-    if (fds[0].revents != 0) {
-      proto::Command c{};
-      const ssize_t n = recv(proto::kSocketFd, &c, sizeof c, MSG_DONTWAIT);
-      if (n == static_cast<ssize_t>(sizeof c)) {
-        if (c.op == proto::kOpSignal && !child_reaped) {
-          // Before the child's setsid() there is no group yet: signal the child itself.
-          if (kill(-child, c.arg) < 0 && errno == ESRCH) kill(child, c.arg);
+    if (accepting && fds[0].revents != 0) {
+      for (;;) {
+        int got[5] = {-1, -1, -1, -1, -1};
+        int count = 0;
+        bool received = false;
+        if (!receive_launch(got, count, received)) {
+          accepting = false;
+          close(kControl);
+          break;
         }
-      } else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        terminate = true;  // the server closed its end: it is gone or destroying us
+        if (!received) {
+          if (count == 0) break;  // nothing more for now
+          continue;
+        }
+        const int stdio[3] = {count == 5 ? got[2] : -1, count == 5 ? got[3] : -1,
+                              count == 5 ? got[4] : -1};
+        const pid_t pid = fork();
+        if (pid == 0) {
+          close(sigfd);
+          launcher(got[0], got[1], stdio, self);
+        }
+        if (pid < 0) {
+          send_record(got[0], proto::kFailed, proto::kStageFork, errno);
+        } else {
+          launchers.insert(pid);
+        }
+        for (int i = 0; i < count; ++i) close(got[i]);
       }
     }
-    if (terminate) kill_all_and_exit(child, child_reaped, sigfd);
-
-    if (child_reaped) {
-      if (errfd >= 0) settle_start();  // the child is dead, so the report is complete
-      // The main process has ended: nothing of its job may outlive it.
-      sweep(child, sigfd, kSweepBudgetMs);
-      send_record(proto::kExited, status, 0);
-      _exit(0);
+    if (fds[1].revents != 0) {
+      job::drain_signalfd(sigfd);
+      bool lost_launcher = false;
+      for (;;) {
+        int st = 0;
+        const pid_t r = waitpid(-1, &st, WNOHANG);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (launchers.erase(r) != 0 && WIFSIGNALED(st)) lost_launcher = true;
+        if (r == bridge && accepting) {
+          // No network any more: retire this sandbox; the executor starts a new one.
+          bridge = -1;
+          accepting = false;
+          close(kControl);
+        }
+      }
+      if (lost_launcher) {
+        // A launcher killed from outside did not sweep its job: what was left of it has come to
+        // us. Only launchers and the bridge are ours to keep.
+        struct Keep {
+          const std::set<pid_t>* launchers;
+          pid_t bridge;
+        } keep{&launchers, bridge};
+        job::for_each_child(
+            [](pid_t pid, void* ctx) {
+              const auto* k = static_cast<const Keep*>(ctx);
+              if (pid != k->bridge && k->launchers->count(pid) == 0) kill(pid, SIGKILL);
+            },
+            &keep);
+      }
+    }
+    if (!accepting && launchers.empty()) {
+      // Nothing of a job may outlive us (in the sandbox our end ends the namespace anyway).
+      job::sweep(0, sigfd, 2000);
+      return 0;
     }
   }
 }

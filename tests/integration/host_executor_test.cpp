@@ -298,13 +298,14 @@ pid_t parent_of(pid_t pid) {
   return static_cast<pid_t>(ppid);
 }
 
-// The long-lived processes of the executor's sandbox among `pids`: bubblewrap, its child (the
-// sandbox's init) and the network bridge. Launchers (forked copies of the init, one per
-// command) are not among them: they must end with their command.
-bool is_sandbox_itself(pid_t pid) {
+// The executor's long-lived processes: its supervisor (a child of this test, or of bubblewrap
+// in the sandbox), bubblewrap and the network bridge. Launchers (forked copies of the
+// supervisor, one per command) are not among them: they must end with their command.
+bool is_executor_itself(pid_t pid) {
   const std::string comm = comm_of(pid);
   if (comm == "bwrap" || comm == "pmcp-net-bridge") return true;
-  return comm_of(parent_of(pid)) == "bwrap";
+  const pid_t parent = parent_of(pid);
+  return comm_of(parent) == "bwrap" || (comm.starts_with("pmcp-host-sup") && parent == getpid());
 }
 
 // The inits of the live sandboxes under pid.
@@ -316,11 +317,11 @@ std::vector<pid_t> sandbox_inits(const std::vector<pid_t>& pids) {
   return out;
 }
 
-// Every live descendant of this test that is not the sandbox itself: what a job left behind.
+// Every live descendant of this test that is not the executor's own: what a job left behind.
 std::vector<pid_t> leftovers() {
   std::vector<pid_t> out;
   for (pid_t p : descendants_of(getpid())) {
-    if (!is_sandbox_itself(p)) out.push_back(p);
+    if (!is_executor_itself(p)) out.push_back(p);
   }
   return out;
 }
@@ -763,6 +764,29 @@ TEST_P(HostExecutorTest, SpawnFromAShortLivedThreadSurvivesIt) {
   ASSERT_TRUE(rec_.wait_exit(1));
 }
 
+// The supervisor (in the sandbox, bubblewrap, and with it the sandbox) killed from outside:
+// its jobs end, each is reported, and the next spawn starts a new one.
+TEST_P(HostExecutorTest, AKilledSupervisorEndsItsJobsAndIsReplaced) {
+  start(1, {"/bin/sh", "-c", kChild + " fork-sleep 100000"});
+  ASSERT_TRUE(rec_.wait(10s, [](auto& r) { return count(r[1].out, "parent ") >= 1; }));
+  std::vector<pid_t> job =
+      host_pids(static_cast<pid_t>(rec_.get(1).pid), fork_sleep_pids(rec_.get(1).out));
+  job.push_back(static_cast<pid_t>(rec_.get(1).pid));
+  const std::vector<pid_t> before = children_of(getpid());
+  ASSERT_EQ(before.size(), 1u);
+  kill(before[0], SIGKILL);
+  ASSERT_TRUE(rec_.wait_exit(1));
+  EXPECT_EQ(rec_.get(1).sig, SIGKILL);
+  EXPECT_TRUE(all_gone(job, 3s)) << "still alive: " << alive_list(job);
+  EXPECT_TRUE(eventually(3s, [] { return leftovers().empty(); }))
+      << "still alive: " << alive_list(leftovers());
+  const Record r = run(2, {kChild, "echo", "after"});
+  EXPECT_EQ(r.out, "after\n");
+  const std::vector<pid_t> after = children_of(getpid());
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+}
+
 TEST_P(HostExecutorTest, DestroyKillsEverythingPromptly) {
   start(1, {kChild, "ignore-term", "100000"});
   start(2, {"/bin/sh", "-c", kChild + " fork-sleep 100000 & " + kChild + " fork-sleep 100000"});
@@ -779,12 +803,12 @@ TEST_P(HostExecutorTest, DestroyKillsEverythingPromptly) {
     pids.push_back(p);
   for (uint64_t id : {1, 2, 3}) pids.push_back(static_cast<pid_t>(rec_.get(id).pid));
   for (pid_t p : pids) ASSERT_GT(p, 0);
-  // One supervisor per command, or the one sandbox (bubblewrap) that runs them all.
+  // The one supervisor (in the sandbox: bubblewrap) that runs them all.
   const std::vector<pid_t> supervisors = children_of(getpid());
-  EXPECT_GE(supervisors.size(), sandboxed() ? 1u : 3u);
+  EXPECT_EQ(supervisors.size(), 1u);
   for (pid_t p : supervisors) pids.push_back(p);
   ASSERT_EQ(pids.size(), 6u + 3u + supervisors.size());
-  for (pid_t p : descendants_of(getpid())) pids.push_back(p);  // the sandbox and its launchers
+  for (pid_t p : descendants_of(getpid())) pids.push_back(p);  // supervisor, launchers, sandbox
 
   const auto t0 = Clock::now();
   destroy();
@@ -1089,24 +1113,27 @@ TEST_F(HostExecutorPlainTest, AMissingOrBrokenSupervisorIsReported) {
   EXPECT_EQ(other, nullptr);
   EXPECT_NE(std::string(err_).find(helper), std::string::npos) << err_;
 
-  // Then with a helper that cannot be executed when the time comes.
-  copy_file(kPluginDir + "/pmcp-host-supervisor", helper, 0755);
+  // Then with a helper that is there but is not a working supervisor: every spawn is refused
+  // with what it said.
+  {
+    std::ofstream script(helper);
+    script << "#!/bin/sh\necho this is not a supervisor >&2\nexit 3\n";
+  }
+  ASSERT_EQ(chmod(helper.c_str(), 0755), 0);
   ASSERT_EQ(factory->create(factory, &g_host, plain, &rec_.sink, &other, {err_, sizeof err_}),
             PMCP_OK)
       << err_;
-  ASSERT_EQ(chmod(helper.c_str(), 0644), 0);
   const char* argv[] = {"/bin/true"};
   pmcp_spawn_options so{};
   so.struct_size = sizeof so;
   so.process_id = 1;
   so.argv = argv;
   so.argc = 1;
-  ASSERT_EQ(other->spawn(other, &so, {err_, sizeof err_}), PMCP_OK) << err_;
-  ASSERT_TRUE(rec_.wait_spawned(1));
-  const Record r = rec_.get(1);
-  EXPECT_EQ(r.spawn_status, PMCP_ERR_UNAVAILABLE);
-  EXPECT_NE(r.spawn_message.find(helper), std::string::npos) << r.spawn_message;
-  EXPECT_NE(r.spawn_message.find("Permission denied"), std::string::npos) << r.spawn_message;
+  EXPECT_EQ(other->spawn(other, &so, {err_, sizeof err_}), PMCP_ERR_UNAVAILABLE);
+  const std::string message = err_;
+  EXPECT_NE(message.find(helper), std::string::npos) << message;
+  EXPECT_NE(message.find("exited with status 3"), std::string::npos) << message;
+  EXPECT_NE(message.find("this is not a supervisor"), std::string::npos) << message;
   other->destroy(other);
 
   entry->deinit();

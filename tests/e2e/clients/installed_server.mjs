@@ -78,7 +78,7 @@ async function overStdio() {
     console.log(`${mode}: echo through the installed host executor: ok`);
 
     // The sandbox is on by default and works from the installed layout (bwrap from its
-    // package, pmcp-sandbox-init and pmcp-net-bridge from the plugin directory).
+    // package, pmcp-host-supervisor and pmcp-net-bridge from the plugin directory).
     const write = await spawnTool(client, { command: 'touch /usr/should-not-exist; echo rc=$?' });
     assert.match(write.text, /Read-only file system/, write.text);
     assert.match(write.text, /rc=1/, write.text);
