@@ -274,7 +274,11 @@ bool read_failure(int errfd, proto::Record& r) {
   // Should the launcher die (it should not), the main process goes with it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (chdir(spec.cwd.c_str()) < 0) child_fail(errfd, proto::kStageChdir);
-  reset_signals();
+  // The supervisor reset every disposition when it started; only SIGPIPE is ignored since.
+  signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   // In the sandbox, no-new-privs and the seccomp filter are the supervisor's, inherited.
   // The command's exact environment; execvpe searches the PATH of the current one.
   environ = envp;
