@@ -514,8 +514,8 @@ void HostExecutor::run() noexcept {
         why = std::string("the process supervisor could not start: ") + e.what();
       }
       if (!why.empty()) {
-        why = "the host executor's process supervisor '" + supervisor_ + "' is not available: " +
-              why + "; every command will be refused";
+        why = "the host executor's process supervisor '" + supervisor_ +
+              "' is not available: " + why + "; every command will be refused";
         log(PMCP_LOG_ERROR, why);
       }
       set_start_verdict(std::move(why));

@@ -84,8 +84,7 @@ class HostExecutor final : public sdk::ExecutorBase {
   bool on_status(Proc& p);
   // sender: the pid the kernel attached (sandboxed commands), or 0; passed: a descriptor that
   // came with the record, or -1 (on_record owns it).
-  bool on_record(Proc& p, const proto::Record& r, std::string_view text, pid_t sender,
-                 int passed);
+  bool on_record(Proc& p, const proto::Record& r, std::string_view text, pid_t sender, int passed);
   void on_supervisor_gone(Proc& p);  // the launcher closed the command's channel
   void read_output(Proc& p, bool is_stderr, std::size_t max_bytes);
   void close_output(Proc& p, bool is_stderr);

@@ -263,8 +263,7 @@ bool read_failure(int errfd, proto::Record& r) {
 }
 
 // In the command's process, between fork and exec.
-[[noreturn]] void run_command(int errfd, int channel, const Spec& spec, char** argv,
-                              char** envp) {
+[[noreturn]] void run_command(int errfd, int channel, const Spec& spec, char** argv, char** envp) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
   if (spec.pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
   // The kernel attaches our credentials; the executor learns our pid as it sees it.
@@ -486,8 +485,8 @@ bool receive_launch(int fds[5], int& count, bool& received) {
         close(fd);
     }
   }
-  received = n == static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch &&
-             (count == 2 || count == 5);
+  received =
+      n == static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch && (count == 2 || count == 5);
   if (!received) {
     for (int i = 0; i < count; ++i) close(fds[i]);
   }

@@ -35,7 +35,7 @@ std::string trim(std::string s) {
 
 // In the child of fork() on the executor thread: only async-signal-safe calls until execve.
 [[noreturn]] void exec_supervisor(char* const* argv, char* const* envp, int control, int log,
-                             pid_t server, const rlimit* nofile) noexcept {
+                                  pid_t server, const rlimit* nofile) noexcept {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);  // the supervisor unblocks what it needs
@@ -187,8 +187,9 @@ void SupervisorClient::reap_retired(bool wait) {
     if (!wait || retired_.empty()) return;
     if (std::chrono::steady_clock::now() >= deadline) {
       for (pid_t pid : retired_) {
-        sdk::log(host_, PMCP_LOG_WARN,
-                 std::string(what_) + " " + std::to_string(pid) + " did not end in time; killing it");
+        sdk::log(
+            host_, PMCP_LOG_WARN,
+            std::string(what_) + " " + std::to_string(pid) + " did not end in time; killing it");
         kill(pid, SIGKILL);
         while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
         }
@@ -205,7 +206,8 @@ void SupervisorClient::stop() {
   reap_retired(true);
 }
 
-std::string SupervisorClient::launch(const std::vector<std::string>& args, const std::string& spec, int channel, const int stdio[3]) {
+std::string SupervisorClient::launch(const std::vector<std::string>& args, const std::string& spec,
+                                     int channel, const int stdio[3]) {
   reap_retired(false);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (current_.pid > 0) {
@@ -230,8 +232,8 @@ std::string SupervisorClient::launch(const std::vector<std::string>& args, const
     }
     const int memfd = memfd_create("pmcp-launch", MFD_CLOEXEC);
     if (memfd < 0)
-      return std::string("cannot pass the command to ") + what_ + ": memfd_create: " +
-             errno_text(errno);
+      return std::string("cannot pass the command to ") + what_ +
+             ": memfd_create: " + errno_text(errno);
     std::size_t done = 0;
     while (done < spec.size()) {
       const ssize_t n = write(memfd, spec.data() + done, spec.size() - done);
@@ -275,8 +277,8 @@ std::string SupervisorClient::launch(const std::vector<std::string>& args, const
     if (e == EAGAIN) return std::string(what_) + " does not take commands (it does not answer)";
     // It has ended (the sandbox's network bridge died, or someone killed it): start another.
     sdk::log(host_, PMCP_LOG_WARN,
-             std::string(what_) + " " + std::to_string(current_.pid) + " has ended (" + errno_text(e) +
-                 "); starting a new one");
+             std::string(what_) + " " + std::to_string(current_.pid) + " has ended (" +
+                 errno_text(e) + "); starting a new one");
     retire(current_);
   }
   return std::string(what_) + " ended as soon as it was started";

@@ -293,7 +293,8 @@ pid_t parent_of(pid_t pid) {
   const std::size_t paren = text.rfind(')');
   char state = 0;
   long ppid = 0;
-  if (paren == std::string::npos || std::sscanf(text.c_str() + paren + 1, " %c %ld", &state, &ppid) != 2)
+  if (paren == std::string::npos ||
+      std::sscanf(text.c_str() + paren + 1, " %c %ld", &state, &ppid) != 2)
     return -1;
   return static_cast<pid_t>(ppid);
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -20,10 +21,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <algorithm>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -604,8 +604,8 @@ std::vector<pid_t> bubblewraps() {
     long ppid = 0;
     char state = 0;
     if (line.substr(open + 1, close - open - 1) == "bwrap" &&
-        std::sscanf(line.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 &&
-        ppid == getpid() && state != 'Z')
+        std::sscanf(line.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 && ppid == getpid() &&
+        state != 'Z')
       out.push_back(static_cast<pid_t>(std::stol(name)));
   }
   return out;
