@@ -1,20 +1,11 @@
 #include "sandbox.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -210,7 +201,7 @@ Sandbox::~Sandbox() {
 }
 
 std::vector<std::string> Sandbox::bwrap_args() const {
-  // --as-pid-1: our launcher is the namespace's init (one process less than bubblewrap's own
+  // --as-pid-1: our supervisor is the namespace's init (one process less than bubblewrap's own
   // init); when it exits, the kernel kills whatever is left in the namespace.
   std::vector<std::string> a = {bwrap_,          "--die-with-parent",   "--unshare-pid",
                                 "--as-pid-1",    "--unshare-net",       "--unshare-ipc",

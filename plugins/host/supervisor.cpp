@@ -312,7 +312,7 @@ int open_terminal(const Spec& spec, int& slave) {
   return master;
 }
 
-// A forked copy of the init, for one command. fds: the command's channel, the spec, and for
+// A forked copy of the supervisor, for one command. fds: the command's channel, the spec, and for
 // pipes its stdin, stdout and stderr (else -1).
 [[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3], pid_t supervisor) {
   close(kControl);
@@ -455,7 +455,7 @@ int open_terminal(const Spec& spec, int& slave) {
   _exit(0);
 }
 
-// ---- the init ----
+// ---- the supervisor ----
 
 // Takes one kLaunch message from the control socket. Returns false on end of file; sets
 // `received` when a well-formed request came, with its descriptors in fds (5 or 2 of them).

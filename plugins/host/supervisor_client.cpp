@@ -264,7 +264,7 @@ std::string SupervisorClient::launch(const std::vector<std::string>& args, const
     for (int tries = 0; tries < 2; ++tries) {
       sent = sendmsg(current_.control, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (sent >= 0 || (errno != EAGAIN && errno != EINTR)) break;
-      // The init is behind with its requests; give it a moment, not forever.
+      // The supervisor is behind with its requests; give it a moment, not forever.
       pollfd p{current_.control, POLLOUT, 0};
       poll(&p, 1, 5000);
     }
