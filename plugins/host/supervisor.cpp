@@ -84,6 +84,12 @@ constexpr int kControl = proto::kControlFd;
 constexpr int kSweepBudgetMs = 2000;
 
 void send_record(int fd, int32_t kind, int32_t a, int32_t b, const std::string& text = {}) {
+  if (text.empty()) {
+    const proto::Record r{kind, a, b};
+    while (send(fd, &r, sizeof r, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    }
+    return;
+  }
   char buf[proto::kMaxMessage];
   const proto::Record r{kind, a, b};
   std::memcpy(buf, &r, sizeof r);
@@ -204,52 +210,70 @@ pid_t start_bridge(const char* program, const char* socket_path, const char* por
 
 // ---- a launcher: one command ----
 
+// The launch spec, parsed in place: cwd, argv and envp point into text, whose fields are
+// NUL-terminated already. One allocation for all of it keeps a launcher's own pages few (each
+// of the 1,000 launchers of 1,000 live processes holds its copy).
 struct Spec {
   bool pty = false;
   unsigned short cols = 80;
   unsigned short rows = 24;
-  std::string cwd;
-  std::vector<std::string> argv;
-  std::vector<std::string> env;
+  std::string text;
+  const char* cwd = nullptr;
+  std::vector<char*> argv;  // null-terminated
+  std::vector<char*> envp;  // null-terminated
 };
 
 // Reads the launch spec (protocol.hpp, kLaunch) from its memfd. False when it is malformed.
 bool read_spec(int fd, Spec& spec) {
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = pread(fd, buf, sizeof buf, static_cast<off_t>(text.size()));
+  const off_t size = lseek(fd, 0, SEEK_END);
+  if (size <= 0 || size > (off_t{1} << 30)) return false;
+  spec.text.resize(static_cast<std::size_t>(size));
+  std::size_t got = 0;
+  while (got < spec.text.size()) {
+    const ssize_t n =
+        pread(fd, spec.text.data() + got, spec.text.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
   }
-  std::vector<std::string> fields;
+  if (spec.text.back() != '\0') return false;
   std::size_t at = 0;
-  while (at < text.size()) {
-    const std::size_t nul = text.find('\0', at);
-    if (nul == std::string::npos) return false;
-    fields.emplace_back(text, at, nul - at);
-    at = nul + 1;
-  }
-  std::size_t i = 0;
-  const auto next = [&](std::string& out) {
-    if (i >= fields.size()) return false;
-    out = std::move(fields[i++]);
-    return true;
+  const auto next = [&]() -> char* {
+    if (at >= spec.text.size()) return nullptr;
+    char* field = spec.text.data() + at;
+    at += std::strlen(field) + 1;
+    return field;
   };
-  std::string mode, cols, rows, count;
-  if (!next(mode) || !next(cols) || !next(rows) || !next(spec.cwd) || !next(count)) return false;
-  spec.pty = mode == "pty";
-  spec.cols = static_cast<unsigned short>(std::strtoul(cols.c_str(), nullptr, 10));
-  spec.rows = static_cast<unsigned short>(std::strtoul(rows.c_str(), nullptr, 10));
-  const std::size_t argc = std::strtoul(count.c_str(), nullptr, 10);
-  if (argc == 0 || argc > fields.size() - i) return false;
-  for (std::size_t k = 0; k < argc; ++k) spec.argv.push_back(std::move(fields[i++]));
-  if (!next(count)) return false;
-  const std::size_t envc = std::strtoul(count.c_str(), nullptr, 10);
-  if (envc != fields.size() - i) return false;
-  for (std::size_t k = 0; k < envc; ++k) spec.env.push_back(std::move(fields[i++]));
-  return true;
+  const char* mode = next();
+  const char* cols = next();
+  const char* rows = next();
+  spec.cwd = next();
+  const char* count = next();
+  if (count == nullptr) return false;
+  spec.pty = std::strcmp(mode, "pty") == 0;
+  spec.cols = static_cast<unsigned short>(std::strtoul(cols, nullptr, 10));
+  spec.rows = static_cast<unsigned short>(std::strtoul(rows, nullptr, 10));
+  const std::size_t argc = std::strtoul(count, nullptr, 10);
+  if (argc == 0 || argc > spec.text.size()) return false;
+  spec.argv.reserve(argc + 1);
+  for (std::size_t k = 0; k < argc; ++k) {
+    char* arg = next();
+    if (arg == nullptr) return false;
+    spec.argv.push_back(arg);
+  }
+  spec.argv.push_back(nullptr);
+  count = next();
+  if (count == nullptr) return false;
+  const std::size_t envc = std::strtoul(count, nullptr, 10);
+  if (envc > spec.text.size()) return false;
+  spec.envp.reserve(envc + 1);
+  for (std::size_t k = 0; k < envc; ++k) {
+    char* entry = next();
+    if (entry == nullptr) return false;
+    spec.envp.push_back(entry);
+  }
+  spec.envp.push_back(nullptr);
+  return at == spec.text.size();
 }
 
 // Reads the command's exec report: a Record when it failed before exec, end of file when it
@@ -263,7 +287,7 @@ bool read_failure(int errfd, proto::Record& r) {
 }
 
 // In the command's process, between fork and exec.
-[[noreturn]] void run_command(int errfd, int channel, const Spec& spec, char** argv, char** envp) {
+[[noreturn]] void run_command(int errfd, int channel, Spec& spec) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
   if (spec.pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
   // The kernel attaches our credentials; the executor learns our pid as it sees it.
@@ -272,7 +296,7 @@ bool read_failure(int errfd, proto::Record& r) {
   }
   // Should the launcher die (it should not), the main process goes with it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (chdir(spec.cwd.c_str()) < 0) child_fail(errfd, proto::kStageChdir);
+  if (chdir(spec.cwd) < 0) child_fail(errfd, proto::kStageChdir);
   // The supervisor reset every disposition when it started; only SIGPIPE is ignored since.
   signal(SIGPIPE, SIG_DFL);
   sigset_t none;
@@ -280,8 +304,8 @@ bool read_failure(int errfd, proto::Record& r) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   // In the sandbox, no-new-privs and the seccomp filter are the supervisor's, inherited.
   // The command's exact environment; execvpe searches the PATH of the current one.
-  environ = envp;
-  execvpe(argv[0], argv, envp);
+  environ = spec.envp.data();
+  execvpe(spec.argv[0], spec.argv.data(), spec.envp.data());
   child_fail(errfd, proto::kStageExec);
 }
 
@@ -362,13 +386,6 @@ int open_terminal(const Spec& spec, int& slave) {
     _exit(0);
   }
 
-  std::vector<char*> argv;
-  for (std::string& a : spec.argv) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (std::string& e : spec.env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) {
     send_record(channel, proto::kFailed, proto::kStageSetup, errno);
@@ -386,7 +403,7 @@ int open_terminal(const Spec& spec, int& slave) {
     for (int fd : {in, out, err}) {
       if (fd > 2) close(fd);
     }
-    run_command(errpipe[1], channel, spec, argv.data(), envp.data());
+    run_command(errpipe[1], channel, spec);
   }
   close(errpipe[1]);
   // Our copies of the command's stdio go: its output must end when its own holders end.
