@@ -125,26 +125,38 @@ void Terminal::feed(std::string_view bytes) {
 // wrap at the start of a row (a wide character filling a 2-column row, or any character on a
 // double-width row of 3 columns or less) survives CR LF on the bottom row but not a CUP; the
 // column and line attribute conditions rule it out.
+//
+// With m >= rows (R), line by line pushes the old rows 0 to R-2, then the old bottom row with
+// line 0 written over it, then lines 1 to m-R, and leaves lines m-R+1 to m-1 on rows 0 to R-2
+// and a blank bottom row. So: line 0 is written over the bottom row, "CSI R-1 S" and "CSI S"
+// push all R rows and erase them with the pen (libvterm only erases, and pushes nothing, when
+// one scroll is as large as the screen), lines 1 to m-R go
+// to the scrollback as text without being drawn (a row of printable ASCII holds exactly that
+// text; this needs the character sets to be ASCII, which the guard vouches for), lines m-R+1
+// to m-1 are written on rows 0 to R-2, and line m and the rest are fed at the bottom row as
+// above.
 std::size_t Terminal::scroll_plain_lines(std::string_view s) {
   if (alt_screen_) return 0;
   VTermPos pos{};
   vterm_state_get_cursorpos(state_, &pos);
   if (pos.row != rows_ - 1 || pos.col != 0) return 0;
-  const std::size_t most = static_cast<std::size_t>(rows_) - 1;
+  const std::size_t rows = rows_;
+  const bool long_batches = !guard_.charsets_used();
+  const std::size_t most = long_batches ? kMaxBatch : rows - 1;
   std::size_t lines = 0;
   std::size_t used = 0;
   std::size_t last_text = 0;  // the last line that is not empty
-  std::size_t starts[kMaxBatch + 1];
-  std::size_t ends[kMaxBatch + 1];
-  for (std::size_t i = 0; lines < most && lines < kMaxBatch;) {
+  starts_.clear();
+  ends_.clear();
+  for (std::size_t i = 0; lines < most;) {
     std::size_t j = i;
     while (j < s.size() && j - i <= cols_ && static_cast<unsigned char>(s[j]) >= 0x20 &&
            static_cast<unsigned char>(s[j]) <= 0x7e) {
       ++j;
     }
     if (j - i > cols_ || j + 1 >= s.size() || s[j] != '\r' || s[j + 1] != '\n') break;
-    starts[lines] = i;
-    ends[lines] = j;
+    starts_.push_back(i);
+    ends_.push_back(j);
     if (j > i) last_text = lines;
     ++lines;
     i = j + 2;
@@ -152,19 +164,44 @@ std::size_t Terminal::scroll_plain_lines(std::string_view s) {
   }
   if (last_text == 0) return 0;
   const std::size_t m = last_text;
+  const auto text = [&](std::size_t k) {
+    return std::string_view(s.data() + starts_[k], ends_[k] - starts_[k]);
+  };
   batch_.clear();
-  batch_ += "\x1b[" + std::to_string(m) + "S";
-  const std::size_t first_row = static_cast<std::size_t>(rows_) - 1 - m;
-  for (std::size_t k = 0; k < m; ++k) {
-    if (ends[k] == starts[k]) continue;  // an empty line: its row was erased by the scroll
-    batch_ += "\x1b[" + std::to_string(first_row + k + 1) + ";1H";
-    batch_.append(s.data() + starts[k], ends[k] - starts[k]);
+  std::size_t first_row = 0;  // where line `first` is written
+  std::size_t first = 0;      // the first line written on the screen with a CUP
+  if (m < rows) {
+    batch_ += "\x1b[" + std::to_string(m) + "S";
+    first_row = rows - 1 - m;
+  } else {
+    batch_.append(text(0));
+    // libvterm erases without pushing anything when a scroll is as large as the screen.
+    batch_ += "\x1b[" + std::to_string(rows - 1) + "S\x1b[S";
+    vterm_input_write(vt_, batch_.data(), batch_.size());
+    for (std::size_t k = 1; k + rows <= m; ++k) push_plain_line(text(k));
+    batch_.clear();
+    first = m - rows + 1;
   }
-  batch_ += "\x1b[" + std::to_string(rows_) + ";1H";
-  batch_.append(s.data() + starts[m], used - starts[m]);
+  for (std::size_t k = first; k < m; ++k) {
+    if (ends_[k] == starts_[k]) continue;  // an empty line: its row was erased by the scroll
+    batch_ += "\x1b[" + std::to_string(first_row + (k - first) + 1) + ";1H";
+    batch_.append(text(k));
+  }
+  batch_ += "\x1b[" + std::to_string(rows) + ";1H";
+  batch_.append(s.data() + starts_[m], used - starts_[m]);
   vterm_input_write(vt_, batch_.data(), batch_.size());
   fast_scrolled_lines_ += m;
   return used;
+}
+
+void Terminal::push_plain_line(std::string_view text) {
+  ++lines_pushed_as_text_;
+  if (scrollback_limit_ == 0) return;
+  const std::size_t end = text.find_last_not_of(' ');
+  ScrollbackLine line;
+  line.text.assign(text.substr(0, end == std::string_view::npos ? 0 : end + 1));
+  if (scrollback_.size() >= scrollback_limit_) scrollback_.pop_front();
+  scrollback_.push_back(std::move(line));
 }
 
 void Terminal::resize(uint16_t cols, uint16_t rows) {

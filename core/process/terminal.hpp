@@ -9,6 +9,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "process/terminal_guard.hpp"
 
@@ -48,11 +49,14 @@ class Terminal {
 
   // Fast scrolling (on by default): a run of plain lines fed while the cursor sits at the start
   // of the bottom row is applied as one scroll of the whole run instead of one scroll per line
-  // (libvterm moves the whole screen at every scroll). The result is the same screen, cursor
-  // and scrollback; tests compare both ways.
+  // (libvterm moves the whole screen at every scroll); lines of the run that would scroll off
+  // before its end go to the scrollback as text without being drawn. The result is the same
+  // screen, cursor and scrollback; tests compare both ways.
   void set_fast_scroll(bool on) { fast_scroll_ = on; }
   // Lines applied by fast scrolling so far (a statistic, for tests and benchmarks).
   std::size_t fast_scrolled_lines() const { return fast_scrolled_lines_; }
+  // Of those, the lines that went to the scrollback as text without being drawn.
+  std::size_t lines_pushed_as_text() const { return lines_pushed_as_text_; }
 
   // 0-based position of the cursor on the visible screen (DSR reports it 1-based).
   struct Cursor {
@@ -86,7 +90,7 @@ class Terminal {
     std::string layout;
   };
   static constexpr unsigned char wide_cell_flag = 0x80;
-  static constexpr std::size_t kMaxBatch = 256;  // lines per fast scroll (and < rows)
+  static constexpr std::size_t kMaxBatch = 4096;  // lines per fast scroll
 
   static void on_output(const char* bytes, std::size_t size, void* self);
   static int on_push_line(int cols, const VTermScreenCell* cells, void* self);
@@ -97,6 +101,9 @@ class Terminal {
   // The fast scrolling: applies the plain lines at the start of s, if any; returns the bytes
   // used (0: none, feed them the normal way).
   std::size_t scroll_plain_lines(std::string_view s);
+  // Appends a row of plain text (printable ASCII, at most a row) to the scrollback, as
+  // on_push_line() would after libvterm drew it.
+  void push_plain_line(std::string_view text);
   // Runs press() (a vterm_keyboard_* call) and returns what libvterm output meanwhile.
   template <class Press>
   std::string capture_output(Press&& press) const;
@@ -114,7 +121,10 @@ class Terminal {
   bool alt_screen_ = false;
   bool fast_scroll_ = true;
   std::size_t fast_scrolled_lines_ = 0;
-  std::string batch_;  // scroll_plain_lines()'s buffer, reused
+  std::size_t lines_pushed_as_text_ = 0;
+  std::string batch_;  // scroll_plain_lines()'s buffers, reused
+  std::vector<std::size_t> starts_;
+  std::vector<std::size_t> ends_;
   std::string replies_;
   // While a key is being encoded, libvterm's output goes here instead of into replies_.
   mutable std::string* capture_ = nullptr;

@@ -59,6 +59,7 @@ void TerminalGuard::ground_byte(unsigned char c, std::string& out) {
     state_ = State::escape;
     pending_.assign(1, static_cast<char>(kEsc));
   } else if (c < 0x20) {
+    if (c == 0x0e || c == 0x0f) charsets_ = true;  // SO, SI
     out += static_cast<char>(c);
   } else if (c == kDel) {
     // Ignored by terminals; never a glyph.
@@ -217,10 +218,15 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
           }
         } else {
           if (c == 'c' && pending_.size() == 1) {  // RIS: a full reset
-            margins_set_ = lr_margin_mode_ = line_attributes_ = false;
+            margins_set_ = lr_margin_mode_ = line_attributes_ = charsets_ = false;
             margins_touched_ = true;
           } else if (c >= '3' && c <= '6' && pending_ == "\x1b#") {  // line attributes
             line_attributes_ = true;
+          } else if (pending_.size() > 1 ? std::string_view("()*+-./%").find(pending_[1]) !=
+                                               std::string_view::npos
+                                         : std::string_view("NOno~}|").find(static_cast<char>(c)) !=
+                                               std::string_view::npos) {
+            charsets_ = true;  // a designation, or a locking or single shift
           }
           out += pending_;
           out += static_cast<char>(c);

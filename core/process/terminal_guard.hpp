@@ -38,6 +38,10 @@ class TerminalGuard {
   // as wide, and libvterm moves the attributes with the rows they scroll, differently for one
   // "CSI n S" than for n line feeds, so the terminal's fast scrolling stays off meanwhile.
   bool line_attributes_used() const { return line_attributes_; }
+  // Whether a character set may be other than ASCII: from the first designation ("ESC (" and
+  // the like), locking or single shift (SO, SI, "ESC n", "ESC N", ...) until a full reset
+  // (RIS). Until then the terminal does not turn plain lines into scrollback text itself.
+  bool charsets_used() const { return charsets_; }
   // The terminal reset the margins itself (after a resize).
   void margins_were_reset() { margins_set_ = false; }
 
@@ -66,6 +70,7 @@ class TerminalGuard {
   bool lr_margin_mode_ = false;   // DECLRMM (CSI ? 69 h) is on
   bool margins_touched_ = false;  // the last filter() passed a margin-related sequence
   bool line_attributes_ = false;  // a DECDHL/DECSWL/DECDWL passed since the last RIS
+  bool charsets_ = false;         // a designation or shift passed since the last RIS
 };
 
 }  // namespace pmcp::process

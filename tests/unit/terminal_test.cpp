@@ -298,7 +298,7 @@ TEST(Terminal, EncodesCharacters) {
 // autowrap and origin modes, resets, tabs, UTF-8 (valid or not), wide and combining characters,
 // line attributes, single shifts, line feeds without CR, lines longer than a row and lines of
 // exactly a row.
-std::string mixed_stream(std::mt19937& rng, int cols, std::size_t tokens) {
+std::string mixed_stream(std::mt19937& rng, int cols, std::size_t tokens, bool charsets = true) {
   // clang-format off
   static const std::vector<std::string> specials = {
       "\x1b[31m", "\x1b[44;1m", "\x1b[0m", "\x1b[5;3H", "\x1b[A", "\x1b[2J", "\x1b[K",
@@ -328,7 +328,11 @@ std::string mixed_stream(std::mt19937& rng, int cols, std::size_t tokens) {
       for (int n = static_cast<int>(rng() % 80); n > 0; --n)
         out += line(static_cast<int>(rng() % 12));
     } else {
-      out += specials[rng() % specials.size()];
+      const std::string& special = specials[rng() % specials.size()];
+      // Without charsets: no designation or single shift, which turn off pushing plain lines
+      // as text until a reset.
+      if (!charsets && (special.starts_with("\x1b(") || special == "\033N")) continue;
+      out += special;
     }
   }
   return out;
@@ -374,6 +378,61 @@ TEST(Terminal, FastScrollingGivesTheSameScreenCursorAndScrollback) {
     fast_lines += fast.fast_scrolled_lines();
   }
   EXPECT_GT(fast_lines, 10000u) << "the fast path was hardly taken; the comparison proves little";
+}
+
+// Chunks of many plain lines, more than a screen: those that scroll off within the chunk go to
+// the scrollback as text without being drawn. The same comparison, without the character-set
+// sequences that turn this off, in chunks of up to 6,000 bytes.
+TEST(Terminal, FastScrollingOfMoreLinesThanTheScreenGivesTheSameResult) {
+  std::size_t pushed = 0;
+  for (unsigned seed = 1; seed <= 150; ++seed) {
+    std::mt19937 rng(seed * 7919);
+    const int cols = seed % 5 == 0 ? 3 : seed % 2 == 0 ? 12 : 80;
+    const int rows = seed % 3 == 0 ? 3 : seed % 3 == 1 ? 4 : 24;
+    const std::size_t scrollback = seed % 4 == 0 ? 0 : seed % 4 == 1 ? 5 : 1000;
+    Terminal fast(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
+    Terminal slow(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
+    slow.set_fast_scroll(false);
+    const std::string stream = mixed_stream(rng, cols, 400, false);
+    for (std::size_t at = 0; at < stream.size();) {
+      const std::size_t n = std::min<std::size_t>(stream.size() - at, 1 + rng() % 6000);
+      fast.feed(std::string_view(stream).substr(at, n));
+      slow.feed(std::string_view(stream).substr(at, n));
+      at += n;
+      expect_same(fast, slow, "seed " + std::to_string(seed) + " at byte " + std::to_string(at));
+      if (::testing::Test::HasFatalFailure()) return;
+      if (rng() % 40 == 0) {
+        const auto c = static_cast<uint16_t>(3 + rng() % 100);
+        const auto r = static_cast<uint16_t>(3 + rng() % 20);
+        fast.resize(c, r);
+        slow.resize(c, r);
+      }
+    }
+    EXPECT_EQ(slow.lines_pushed_as_text(), 0u);
+    pushed += fast.lines_pushed_as_text();
+  }
+  EXPECT_GT(pushed, 2000u) << "lines were hardly pushed as text; the comparison proves little";
+}
+
+// A designated character set maps plain ASCII to other glyphs ("q" is a horizontal line in the
+// DEC special graphics set): such lines are drawn, never pushed as the bytes that came.
+TEST(Terminal, LinesInAnotherCharacterSetAreNotPushedAsText) {
+  std::string lines;
+  for (int i = 0; i < 20; ++i) lines += "qqq\r\n";
+  Terminal fast(10, 3, 100);
+  Terminal slow(10, 3, 100);
+  slow.set_fast_scroll(false);
+  for (Terminal* t : {&fast, &slow}) t->feed("\x1b(0" + lines);
+  expect_same(fast, slow, "line drawing");
+  EXPECT_EQ(fast.lines_pushed_as_text(), 0u);
+  EXPECT_EQ(fast.tail_lines(1), "\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80");  // three U+2500
+  // Back to ASCII, and a full reset (a chunk with a reset is fed as it is, line by line):
+  // plain lines are pushed as text again.
+  for (Terminal* t : {&fast, &slow}) t->feed("\x1b(B\033c");
+  for (Terminal* t : {&fast, &slow}) t->feed(lines);
+  expect_same(fast, slow, "after a reset");
+  EXPECT_GT(fast.lines_pushed_as_text(), 0u);
+  EXPECT_EQ(fast.tail_lines(1), "qqq");
 }
 
 // State libvterm keeps and does not show: a pending wrap at the start of a row (a wide
