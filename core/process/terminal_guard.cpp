@@ -222,10 +222,10 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
             margins_touched_ = true;
           } else if (c >= '3' && c <= '6' && pending_ == "\x1b#") {  // line attributes
             line_attributes_ = true;
-          } else if (pending_.size() > 1 ? std::string_view("()*+-./%").find(pending_[1]) !=
-                                               std::string_view::npos
-                                         : std::string_view("NOno~}|").find(static_cast<char>(c)) !=
-                                               std::string_view::npos) {
+          } else if (pending_.size() > 1
+                         ? std::string_view("()*+-./%").find(pending_[1]) != std::string_view::npos
+                         : std::string_view("NOno~}|").find(static_cast<char>(c)) !=
+                               std::string_view::npos) {
             charsets_ = true;  // a designation, or a locking or single shift
           }
           out += pending_;
