@@ -346,6 +346,33 @@ void expect_same(const Terminal& fast, const Terminal& slow, const std::string& 
   ASSERT_EQ(fast.alt_screen(), slow.alt_screen()) << where;
 }
 
+// Feeds `stream` to a terminal with and one without fast scrolling, in random chunks of up to
+// max_chunk bytes with a resize (on both) now and then, and compares them after every chunk.
+// Returns what the terminal with fast scrolling did: lines fast-scrolled, lines pushed as text.
+std::pair<std::size_t, std::size_t> compare_fast_and_slow(std::mt19937& rng, int cols, int rows, std::size_t scrollback,
+                               const std::string& stream, unsigned max_chunk,
+                               const std::string& where) {
+  Terminal fast(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
+  Terminal slow(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
+  slow.set_fast_scroll(false);
+  for (std::size_t at = 0; at < stream.size();) {
+    const std::size_t n = std::min<std::size_t>(stream.size() - at, 1 + rng() % max_chunk);
+    fast.feed(std::string_view(stream).substr(at, n));
+    slow.feed(std::string_view(stream).substr(at, n));
+    at += n;
+    expect_same(fast, slow, where + " at byte " + std::to_string(at));
+    if (::testing::Test::HasFatalFailure()) break;
+    if (rng() % 40 == 0) {
+      const auto c = static_cast<uint16_t>(5 + rng() % 120);
+      const auto r = static_cast<uint16_t>(3 + rng() % 30);
+      fast.resize(c, r);
+      slow.resize(c, r);
+    }
+  }
+  EXPECT_EQ(slow.fast_scrolled_lines(), 0u);
+  return {fast.fast_scrolled_lines(), fast.lines_pushed_as_text()};
+}
+
 TEST(Terminal, FastScrollingGivesTheSameScreenCursorAndScrollback) {
   std::size_t fast_lines = 0;
   for (unsigned seed = 1; seed <= 150; ++seed) {
@@ -356,26 +383,11 @@ TEST(Terminal, FastScrollingGivesTheSameScreenCursorAndScrollback) {
                                      : 120;
     const int rows = seed % 4 == 0 ? 3 : seed % 4 == 1 ? 5 : 30;
     const std::size_t scrollback = seed % 5 == 0 ? 0 : seed % 5 == 1 ? 7 : 1000;
-    Terminal fast(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
-    Terminal slow(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
-    slow.set_fast_scroll(false);
     const std::string stream = mixed_stream(rng, cols, 400);
-    for (std::size_t at = 0; at < stream.size();) {
-      const std::size_t n = std::min<std::size_t>(stream.size() - at, 1 + rng() % 3000);
-      fast.feed(std::string_view(stream).substr(at, n));
-      slow.feed(std::string_view(stream).substr(at, n));
-      at += n;
-      expect_same(fast, slow, "seed " + std::to_string(seed) + " at byte " + std::to_string(at));
-      if (::testing::Test::HasFatalFailure()) return;
-      if (rng() % 40 == 0) {  // a resize now and then, on both
-        const auto c = static_cast<uint16_t>(5 + rng() % 120);
-        const auto r = static_cast<uint16_t>(3 + rng() % 30);
-        fast.resize(c, r);
-        slow.resize(c, r);
-      }
-    }
-    EXPECT_EQ(slow.fast_scrolled_lines(), 0u);
-    fast_lines += fast.fast_scrolled_lines();
+    fast_lines += compare_fast_and_slow(rng, cols, rows, scrollback, stream, 3000,
+                                        "seed " + std::to_string(seed))
+                      .first;
+    if (::testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(fast_lines, 10000u) << "the fast path was hardly taken; the comparison proves little";
 }
@@ -390,26 +402,11 @@ TEST(Terminal, FastScrollingOfMoreLinesThanTheScreenGivesTheSameResult) {
     const int cols = seed % 5 == 0 ? 3 : seed % 2 == 0 ? 12 : 80;
     const int rows = seed % 3 == 0 ? 3 : seed % 3 == 1 ? 4 : 24;
     const std::size_t scrollback = seed % 4 == 0 ? 0 : seed % 4 == 1 ? 5 : 1000;
-    Terminal fast(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
-    Terminal slow(static_cast<uint16_t>(cols), static_cast<uint16_t>(rows), scrollback);
-    slow.set_fast_scroll(false);
     const std::string stream = mixed_stream(rng, cols, 400, false);
-    for (std::size_t at = 0; at < stream.size();) {
-      const std::size_t n = std::min<std::size_t>(stream.size() - at, 1 + rng() % 6000);
-      fast.feed(std::string_view(stream).substr(at, n));
-      slow.feed(std::string_view(stream).substr(at, n));
-      at += n;
-      expect_same(fast, slow, "seed " + std::to_string(seed) + " at byte " + std::to_string(at));
-      if (::testing::Test::HasFatalFailure()) return;
-      if (rng() % 40 == 0) {
-        const auto c = static_cast<uint16_t>(3 + rng() % 100);
-        const auto r = static_cast<uint16_t>(3 + rng() % 20);
-        fast.resize(c, r);
-        slow.resize(c, r);
-      }
-    }
-    EXPECT_EQ(slow.lines_pushed_as_text(), 0u);
-    pushed += fast.lines_pushed_as_text();
+    pushed += compare_fast_and_slow(rng, cols, rows, scrollback, stream, 6000,
+                                    "seed " + std::to_string(seed))
+                  .second;
+    if (::testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(pushed, 2000u) << "lines were hardly pushed as text; the comparison proves little";
 }
