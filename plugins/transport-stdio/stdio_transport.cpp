@@ -11,6 +11,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -166,6 +169,14 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
       close(devnull);
     }
     dup2(2, 1);
+    // Where the core thread may write an answer itself (send()): a pipe or a socket, which can
+    // say without blocking whether a small message fits, or a file.
+    struct stat st {};
+    if (fstat(out_fd_, &st) == 0) {
+      if (S_ISFIFO(st.st_mode)) out_kind_ = OutKind::kPipe;
+      if (S_ISSOCK(st.st_mode)) out_kind_ = OutKind::kSocket;
+      if (S_ISREG(st.st_mode)) out_kind_ = OutKind::kFile;
+    }
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     abandon_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd_ < 0 || abandon_fd_ < 0)
@@ -201,6 +212,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     if (session != kSession) throw Error(PMCP_ERR_NOT_FOUND, "no such session");
     std::lock_guard lock(mutex_);
     if (closing_) throw Error(PMCP_ERR_NOT_FOUND, "the stdio transport is closed");
+    if (queue_.empty() && !writer_busy_ && write_now(json)) return;
     enqueue(std::string(json));
   }
 
@@ -228,6 +240,51 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     queued_bytes_ += text.size();
     queue_.push_back(std::move(text));
     cv_.notify_one();
+  }
+
+  // With mutex_ held, nothing queued and the writer idle: writes a small message from the calling
+  // (core) thread when that cannot block, which spares the hand-off to the writer thread on
+  // every answer. False when the writer must take it.
+  bool write_now(std::string_view json) {
+    if (out_kind_ == OutKind::kOther || json.size() + 1 > PIPE_BUF) return false;
+    iovec iov[2] = {{const_cast<char*>(json.data()), json.size()}, {const_cast<char*>("\n"), 1}};
+    const std::size_t total = json.size() + 1;
+    if (out_kind_ == OutKind::kSocket) {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = 2;
+      ssize_t w;
+      do {
+        w = sendmsg(out_fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      } while (w < 0 && errno == EINTR);
+      if (w < 0) return errno != EAGAIN && errno != EWOULDBLOCK;  // gone: the reader sees EOF
+      if (static_cast<std::size_t>(w) == total) return true;
+      // The rest goes first, through the writer.
+      std::string rest(
+          json.substr(std::min<std::size_t>(static_cast<std::size_t>(w), json.size())));
+      if (static_cast<std::size_t>(w) <= json.size()) rest.push_back('\n');
+      queued_bytes_ += rest.size();
+      queue_.push_back(std::move(rest));
+      cv_.notify_one();
+      return true;
+    }
+    if (out_kind_ == OutKind::kPipe) {
+      // A writable pipe takes PIPE_BUF bytes at once, without blocking.
+      pollfd p{out_fd_, POLLOUT, 0};
+      if (poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return false;
+    }
+    ssize_t w;
+    do {
+      w = writev(out_fd_, iov, 2);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) return errno != EAGAIN;
+    if (static_cast<std::size_t>(w) == total) return true;
+    std::string rest(json.substr(std::min<std::size_t>(static_cast<std::size_t>(w), json.size())));
+    if (static_cast<std::size_t>(w) <= json.size()) rest.push_back('\n');
+    queued_bytes_ += rest.size();
+    queue_.push_back(std::move(rest));
+    cv_.notify_one();
+    return true;
   }
 
   // Runs on the core thread once it has taken up every message delivered before the post.
@@ -343,6 +400,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
         }
         text = std::move(queue_.front());
         queue_.pop_front();
+        writer_busy_ = true;
       }
       std::size_t off = 0;
       bool gone = false;
@@ -370,6 +428,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
         off += static_cast<std::size_t>(w);
       }
       std::lock_guard lock(mutex_);
+      writer_busy_ = false;
       if (abandoned) {
         writer_done_ = true;
         return;
@@ -398,6 +457,9 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   std::condition_variable cv_;       // the writer waits on it
   std::condition_variable flow_cv_;  // the reader waits on it (flow control)
   std::deque<std::string> queue_;
+  bool writer_busy_ = false;  // the writer holds a message it has not written out yet
+  enum class OutKind { kOther, kPipe, kSocket, kFile };
+  OutKind out_kind_ = OutKind::kOther;
   std::size_t queued_bytes_ = 0;  // in queue_ and being written
   uint64_t markers_posted_ = 0;
   uint64_t markers_run_ = 0;

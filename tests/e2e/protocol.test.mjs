@@ -277,6 +277,56 @@ describe('raw JSON-RPC', () => {
     }
   });
 
+  test('answers over and under PIPE_BUF, pipelined, come whole and in order', async () => {
+    // Small answers may be written by the core thread itself, large ones by the writer thread;
+    // neither may cut into the other, nor overtake it. Each large answer here is about 1 MB.
+    const raw = await RawServer.start();
+    try {
+      await raw.initialize();
+      const spawned = await raw.request('tools/call', {
+        name: 'spawn',
+        arguments: { command: "head -c 500000 /dev/zero | tr '\\0' x", timeoutMs: 20000 },
+      }, 30000);
+      assert.equal(spawned.error, undefined, JSON.stringify(spawned.error));
+      const id = spawned.result.structuredContent.pid;
+      assert.equal(spawned.result.structuredContent.exitCode, 0);
+      const before = raw.messages.length;
+      const pairs = 10;
+      for (let i = 0; i < pairs; ++i) {
+        // The ping goes out once the first bytes of the large answer are here: while the rest of
+        // it is still being written.
+        const started = new Promise((resolve) => raw.proc.stdout.once('data', resolve));
+        raw.send({
+          jsonrpc: '2.0', id: `big-${i}`, method: 'tools/call',
+          params: { name: 'stdout', arguments: { id, since: { stdout: 0 }, maxBytes: 500000,
+            stream: 'stdout' } },
+        });
+        await started;
+        raw.send({ jsonrpc: '2.0', id: `small-${i}`, method: 'ping' });
+        await raw.waitMessage((m) => m.id === `small-${i}` || m.unparsable !== undefined,
+          30000, `the answer to ping small-${i}`);
+        if (raw.messages.some((m) => m.unparsable !== undefined)) break;
+      }
+      const answers = raw.messages.slice(before);
+      for (const message of answers) {
+        assert.equal(message.unparsable, undefined,
+          `a cut or mixed line on stdout: ${String(message.unparsable).slice(0, 200)}`);
+      }
+      const ids = answers.filter((m) => 'id' in m).map((m) => m.id);
+      const expected = [];
+      for (let i = 0; i < pairs; ++i) expected.push(`big-${i}`, `small-${i}`);
+      assert.deepEqual(ids, expected);
+      for (const message of answers) {
+        assert.equal(message.error, undefined, JSON.stringify(message.error));
+        if (String(message.id).startsWith('big-')) {
+          assert.equal(message.result.structuredContent.stdout.length, 500000);
+        }
+      }
+    } finally {
+      await raw.close();
+    }
+  });
+
   test('every line the server writes on stdout is a JSON-RPC message, even under heavy child output',
     async () => {
       const raw = await RawServer.start();
