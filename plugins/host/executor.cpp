@@ -190,7 +190,7 @@ struct HostExecutor::Proc {
   int in = -1;   // stdin pipe (a PTY takes its input on the master)
 
   State state = State::kQueued;  // written under mu_
-  pid_t child = 0;               // from kPid: the command's pid as the server sees it
+  pid_t child = 0;  // the command's pid as the server sees it: kStarted's, or kPid's (sandbox)
 
   bool sock_eof = false;
   bool exit_known = false;
@@ -368,9 +368,10 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     throw os_error(PMCP_ERR_IO, "cannot create the control socket", errno);
   p->sock = sv[0];
   p->child_sock = sv[1];
-  // The command itself tells its pid (kPid); the kernel attaches it, as the server sees it.
+  // In the sandbox the command itself tells its pid (kPid); the kernel attaches it, as the
+  // server sees it. Without, kStarted's pid is the server's view already.
   const int on = 1;
-  if (setsockopt(p->sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
+  if (sandbox_ != nullptr && setsockopt(p->sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0)
     throw os_error(PMCP_ERR_IO, "cannot set up the control socket", errno);
 
   // A terminal is made by the supervisor (in the sandbox, in the sandbox's own devpts, so that
@@ -726,6 +727,8 @@ bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view t
     }
     case proto::kStarted: {
       if (p.state != State::kStarting) return true;
+      // Without the sandbox the supervisor shares our PID namespace: its pid is ours.
+      if (sandbox_ == nullptr && p.child <= 0) p.child = r.a;
       if (p.child <= 0 || (p.pty && p.out < 0)) {
         fail_start(p, PMCP_ERR_INTERNAL,
                    "the process supervisor started '" + p.argv0 +

@@ -16,7 +16,7 @@
 namespace pmcp::host::proto {
 
 // argv[1] of the supervisor, so that a mismatched pair fails loudly instead of misbehaving.
-inline constexpr const char* kTag = "pmcp-host-supervisor/3";
+inline constexpr const char* kTag = "pmcp-host-supervisor/4";
 // Name of the supervisor executable, installed next to pmcp-host.so.
 inline constexpr const char* kSupervisorName = "pmcp-host-supervisor";
 // The supervisor's end of its control socket. Until it reports kReady, fds 1 and 2 carry
@@ -24,13 +24,15 @@ inline constexpr const char* kSupervisorName = "pmcp-host-supervisor";
 inline constexpr int kControlFd = 3;
 
 enum Kind : int32_t {
-  kStarted = 1,  // the command has exec'd (a = its pid in the supervisor's PID namespace)
-  kFailed = 2,   // a = Stage, b = errno; the command did not start (no kExited follows)
-  kExited = 3,   // a = wait status of the command; everything left of it has been killed
+  // kStarted: the command has exec'd (a = its pid in the supervisor's PID namespace; without the
+  // sandbox that is the server's, and no kPid comes).
+  kStarted = 1,
+  kFailed = 2,  // a = Stage, b = errno; the command did not start (no kExited follows)
+  kExited = 3,  // a = wait status of the command; everything left of it has been killed
   // kFailedText: like kFailed (a = Stage, b = errno or 0), followed in the same message by a
   // UTF-8 text that says why. Also on the control socket, instead of kReady.
   kFailedText = 4,
-  // Sent by the command itself before exec, so that the kernel attaches its credentials
+  // Sent by a sandboxed command itself before exec, so that the kernel attaches its credentials
   // (SCM_CREDENTIALS; the executor's end has SO_PASSCRED) with its pid as the server sees it.
   kPid = 5,
   // kLaunch: executor to supervisor on the control socket, one per command, with SCM_RIGHTS

@@ -30,9 +30,10 @@
 // control work; bubblewrap's --new-session is not used), delivers signals to its process group,
 // and when it ends kills what is left of the job (its group and, as a subreaper, adopted
 // descendants) before it reports the exact wait status. End of file on the channel (the server
-// is gone, or destroys the job) and the supervisor's death kill the job at once. The command
-// sends one message before exec so that the kernel attaches its credentials and the executor
-// learns its pid as the server sees it (kPid).
+// is gone, or destroys the job) and the supervisor's death kill the job at once. In the
+// sandbox, the command sends one message before exec so that the kernel attaches its
+// credentials and the executor learns its pid as the server sees it (kPid); without, the
+// launcher's view of the pid is the server's, and kStarted carries it.
 //
 // In the sandbox only the bridge runs without the filter (it must reach the proxy's unix
 // socket). A command cannot take the bridge, the supervisor or a launcher over: ptrace is
@@ -82,6 +83,9 @@ namespace job = pmcp::host::job;
 
 constexpr int kControl = proto::kControlFd;
 constexpr int kSweepBudgetMs = 2000;
+
+// Set once in main: the supervisor is the sandbox's init, in a PID namespace of its own.
+bool in_sandbox = false;
 
 void send_record(int fd, int32_t kind, int32_t a, int32_t b, const std::string& text = {}) {
   if (text.empty()) {
@@ -290,9 +294,11 @@ bool read_failure(int errfd, proto::Record& r) {
 [[noreturn]] void run_command(int errfd, int channel, Spec& spec) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
   if (spec.pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
-  // The kernel attaches our credentials; the executor learns our pid as it sees it.
-  const proto::Record hello{proto::kPid, 0, 0};
-  while (send(channel, &hello, sizeof hello, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  if (in_sandbox) {
+    // The kernel attaches our credentials; the executor learns our pid as it sees it.
+    const proto::Record hello{proto::kPid, 0, 0};
+    while (send(channel, &hello, sizeof hello, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+    }
   }
   // Should the launcher die (it should not), the main process goes with it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -514,6 +520,7 @@ bool receive_launch(int fds[5], int& count, bool& received) {
 
 int main(int argc, char** argv) {
   const bool sandboxed = argc >= 4 && std::strcmp(argv[3], "--sandbox") == 0;
+  in_sandbox = sandboxed;
   const bool with_bridge = sandboxed && argc == 8 && std::strcmp(argv[4], "--bridge") == 0;
   if (argc < 3 || std::strcmp(argv[1], proto::kTag) != 0 || std::strcmp(argv[2], "serve") != 0 ||
       !(argc == 3 || (sandboxed && argc == 4) || with_bridge)) {
