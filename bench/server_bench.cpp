@@ -21,6 +21,7 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,6 +126,49 @@ std::pair<long, int> helpers_pss_kb(pid_t pid) {
     if (launcher) ++launchers;
   }
   return {kb, launchers};
+}
+
+// What a process has cost so far: CPU time of all its threads (ns) and the voluntary context
+// switches of all its threads (each one a sleep, so each later run a wake-up). Less disturbed
+// by a noisy machine than latency: they count work, not waiting.
+struct Cost {
+  double cpu_ns = 0;
+  long wakeups = 0;
+};
+
+Cost process_cost(pid_t pid) {
+  Cost c;
+  clockid_t clock{};
+  timespec ts{};
+  if (clock_getcpuclockid(pid, &clock) == 0 && clock_gettime(clock, &ts) == 0)
+    c.cpu_ns = double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
+        c.wakeups += std::atol(line.c_str() + std::strlen("voluntary_ctxt_switches:"));
+    }
+  }
+  return c;
+}
+
+// The server's host-executor supervisor (a child named pmcp-host-supervisor, forked by the
+// executor's thread), or -1.
+pid_t supervisor_of(pid_t server) {
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(server) + "/task", ec)) {
+    std::ifstream in(task.path() / "children");
+    pid_t child = 0;
+    while (in >> child) {
+      std::ifstream comm("/proc/" + std::to_string(child) + "/comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name.rfind("pmcp-host-sup", 0) == 0) return child;
+    }
+  }
+  return -1;
 }
 
 // ---- a stdio MCP server under test: ours or a peer ----
@@ -455,6 +499,23 @@ void bench_round_trip(const fs::path& dir, int iterations, bool with_sandbox) {
   if (sandboxed) add_row("spawn_sandbox_ms", "spawn echo hi (sandbox on)", "ms", stats(sandbox_ms));
   add_value("spawn_ratio_p50", "spawn / floor at p50", "x", p.p50 / f.p50);
   add_value("spawn_ratio_p99", "spawn / floor at p99", "x", p.p99 / f.p99);
+
+  // The work behind one call (pipes, sandbox off): the server's CPU time and thread wake-ups,
+  // and the supervisor's own CPU time (not its launchers', which end with their commands).
+  const int n = std::max(1, std::min(iterations, 300));
+  const pid_t supervisor = supervisor_of(plain->pid());
+  const Cost server0 = process_cost(plain->pid());
+  const Cost supervisor0 = supervisor > 0 ? process_cost(supervisor) : Cost{};
+  for (int i = 0; i < n; ++i) timed_call(*plain, false);
+  const Cost server1 = process_cost(plain->pid());
+  const Cost supervisor1 = supervisor > 0 ? process_cost(supervisor) : Cost{};
+  add_value("spawn_server_cpu_us", "server CPU per spawn (all threads)", "us",
+            (server1.cpu_ns - server0.cpu_ns) / 1e3 / n);
+  add_value("spawn_server_wakeups", "server thread wake-ups per spawn", "x",
+            double(server1.wakeups - server0.wakeups) / n);
+  if (supervisor > 0)
+    add_value("spawn_supervisor_cpu_us", "supervisor CPU per spawn (launchers not counted)", "us",
+              (supervisor1.cpu_ns - supervisor0.cpu_ns) / 1e3 / n);
 }
 
 // Spawns in the background, then waits for the exit; the bytes are the server's own count of
