@@ -392,6 +392,15 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     set_nonblocking(p->err);
   }
 
+  // Fast path, without the sandbox: the launch goes to the running supervisor from this thread,
+  // so that starting a command does not wait for the executor thread to wake up; that thread
+  // takes the process over at its next event (adopt_launched), which is the command's first
+  // message. Anything else (no supervisor yet, a dead one, commands queued before this one,
+  // the executor thread busy with the supervisor) goes through the executor thread, in order.
+  // (The sandbox's command line resolves the policy's paths: that stays off the core thread.)
+  std::unique_lock<std::mutex> client_lock(client_mu_, std::defer_lock);
+  if (sandbox_ == nullptr) (void)client_lock.try_lock();
+  bool fast = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) throw Error(PMCP_ERR_STATE, "the host executor is shutting down");
@@ -399,7 +408,36 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
       throw Error(PMCP_ERR_INVALID_ARGUMENT,
                   "process id " + std::to_string(p->id) + " is already in use");
     p->token = ++next_token_;
+    fast = client_lock.owns_lock() && to_start_.empty();
     by_id_.emplace(p->id, p.get());
+    if (!fast) to_start_.push_back(std::move(p));
+  }
+  if (fast) {
+    // Only the core thread calls spawn() and the other entry points, one at a time, and the
+    // executor thread does not know p yet: p is ours until it is published below.
+    const int stdio[3] = {p->child_in, p->child_out, p->child_err};
+    fast =
+        client_.launch_running({supervisor_, proto::kTag, "serve"}, p->spec, p->child_sock, stdio);
+    client_lock.unlock();
+    if (fast) {
+      for (int* fd : {&p->child_sock, &p->child_in, &p->child_out, &p->child_err}) close_fd(*fd);
+      p->spec = std::string();
+      p->state = State::kStarting;
+      Proc* const raw = p.get();
+      try {
+        // Watched before it is published: an event that comes first waits (level-triggered)
+        // until adopt_launched() has it.
+        epoll_add(raw->sock, raw->token, kStatus, EPOLLIN);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        by_id_.erase(raw->id);
+        throw;  // p closes the channel: the launcher kills the command
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      launched_.push_back(std::move(p));
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
     to_start_.push_back(std::move(p));
   }
   wake();
@@ -504,8 +542,10 @@ void HostExecutor::run() noexcept {
     // The supervisor starts here rather than in the constructor: creation (the server's
     // start-up) does not wait for it, spawns do (Sandbox::unavailable(), start_verdict()).
     // Forked on this long-lived thread: its PR_SET_PDEATHSIG fires when the thread ends.
+    std::unique_lock<std::mutex> client_lock(client_mu_);
     if (sandbox_ != nullptr) {
       sandbox_->run_trial(client_);
+      client_lock.unlock();
       set_start_verdict({});
     } else {
       std::string why;
@@ -514,6 +554,7 @@ void HostExecutor::run() noexcept {
       } catch (const std::exception& e) {
         why = std::string("the process supervisor could not start: ") + e.what();
       }
+      client_lock.unlock();
       if (!why.empty()) {
         why = "the host executor's process supervisor '" + supervisor_ +
               "' is not available: " + why + "; every command will be refused";
@@ -550,6 +591,7 @@ void HostExecutor::loop() {
     const int n = epoll_wait(epoll_fd_, events, 64, next_timeout_ms());
     if (n < 0 && errno != EINTR)
       throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    adopt_launched();
     for (int i = 0; i < n; ++i) handle_event(events[i].data.u64, events[i].events);
     if (take_commands()) return;
     check_deadlines();
@@ -559,13 +601,25 @@ void HostExecutor::loop() {
 bool HostExecutor::take_commands() {
   std::vector<std::unique_ptr<Proc>> starts;
   std::vector<uint64_t> dirty;
+  // client_mu_ (taken before mu_, as spawn() does) is held from taking the queue to the last
+  // launch, so that spawn()'s fast path cannot overtake a command queued before it.
+  std::unique_lock<std::mutex> client_lock(client_mu_, std::defer_lock);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (stop_) return true;
+    if (!to_start_.empty()) {
+      // Only this thread takes from the queue: it stays non-empty while mu_ is let go.
+      lock.unlock();
+      client_lock.lock();
+      lock.lock();
+      if (stop_) return true;
+    }
     starts.swap(to_start_);
     dirty.swap(stdin_dirty_);
   }
   for (auto& p : starts) start(std::move(p));
+  if (client_lock.owns_lock()) client_lock.unlock();
+  adopt_launched();  // before stdin work that may be for them
   for (uint64_t token : dirty) {
     auto it = live_.find(token);
     if (it == live_.end()) continue;
@@ -576,6 +630,20 @@ bool HostExecutor::take_commands() {
   return false;
 }
 
+void HostExecutor::adopt_launched() {
+  std::vector<std::unique_ptr<Proc>> launched;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (launched_.empty()) return;
+    launched.swap(launched_);
+  }
+  for (auto& p : launched) {
+    const uint64_t token = p->token;
+    live_.emplace(token, std::move(p));
+  }
+}
+
+// client_mu_ held.
 void HostExecutor::start(std::unique_ptr<Proc> owned) {
   Proc& p = *owned;
   live_.emplace(p.token, std::move(owned));
@@ -1003,6 +1071,8 @@ void HostExecutor::shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
     queued.swap(to_start_);
+    for (auto& p : launched_) queued.push_back(std::move(p));  // closing the channel ends it
+    launched_.clear();
     for (auto& [token, p] : live_) {
       for (int* fd : {&p->sock, &p->out, &p->err, &p->in}) close_fd(*fd);
     }
@@ -1010,6 +1080,7 @@ void HostExecutor::shutdown() {
   }
   live_.clear();
   queued.clear();
+  std::lock_guard<std::mutex> lock(client_mu_);
   client_.stop();
 }
 

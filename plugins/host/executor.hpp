@@ -80,6 +80,7 @@ class HostExecutor final : public sdk::ExecutorBase {
   void loop();
   bool take_commands();  // returns true when destroy() asked us to stop
   void start(std::unique_ptr<Proc> owned);
+  void adopt_launched();  // takes what spawn() launched itself into live_
   void handle_event(uint64_t tag, uint32_t events);
   bool on_status(Proc& p);
   // sender: the pid the kernel attached (sandboxed commands), or 0; passed: a descriptor that
@@ -112,7 +113,10 @@ class HostExecutor final : public sdk::ExecutorBase {
   const std::string supervisor_;
   const std::string default_cwd_;
   const std::unique_ptr<Sandbox> sandbox_;
-  SupervisorClient client_;  // executor thread (and the destructor, once it has ended)
+  // client_ is used under client_mu_: by the executor thread, and by spawn() for its fast path
+  // (launch_running, which forks nothing).
+  std::mutex client_mu_;
+  SupervisorClient client_;
   mutable std::mutex start_mutex_;
   mutable std::condition_variable start_done_cv_;
   bool start_done_ = false;
@@ -127,6 +131,7 @@ class HostExecutor final : public sdk::ExecutorBase {
   std::unordered_map<uint64_t, Proc*> by_id_;    // live processes by process_id
   IdSet finished_;                               // process ids that are done
   std::vector<std::unique_ptr<Proc>> to_start_;  // accepted, not forked yet
+  std::vector<std::unique_ptr<Proc>> launched_;  // launched by spawn() itself, to be adopted
   std::vector<uint64_t> stdin_dirty_;            // tokens with new stdin work
 
   // Executor thread only.

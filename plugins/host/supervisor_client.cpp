@@ -206,6 +206,60 @@ void SupervisorClient::stop() {
   reap_retired(true);
 }
 
+// Sends one kLaunch to the running supervisor: 0 when sent, an errno of the socket when the
+// send failed (EAGAIN: it does not take more now), or -errno when the spec could not be
+// written. patient: wait up to 5 s for a supervisor that is behind with its requests.
+int SupervisorClient::send_launch(const std::string& spec, int channel, const int stdio[3],
+                                  bool patient) {
+  const int memfd = memfd_create("pmcp-launch", MFD_CLOEXEC);
+  if (memfd < 0) return -errno;
+  std::size_t done = 0;
+  while (done < spec.size()) {
+    const ssize_t n = write(memfd, spec.data() + done, spec.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : EIO;
+      close(memfd);
+      return -e;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  int fds[5] = {channel, memfd, stdio[0], stdio[1], stdio[2]};
+  const std::size_t count = stdio[0] >= 0 ? 5 : 2;
+  const proto::Record r{proto::kLaunch, 0, 0};
+  char control[CMSG_SPACE(sizeof fds)] = {};
+  iovec iov{const_cast<proto::Record*>(&r), sizeof r};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(count * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds, count * sizeof(int));
+  ssize_t sent = -1;
+  for (int tries = 0; tries < 2; ++tries) {
+    sent = sendmsg(current_.control, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent >= 0 || (errno != EAGAIN && errno != EINTR) || !patient) break;
+    // The supervisor is behind with its requests; give it a moment, not forever.
+    pollfd p{current_.control, POLLOUT, 0};
+    poll(&p, 1, 5000);
+  }
+  const int e = sent >= 0 ? 0 : errno;
+  close(memfd);
+  return e;
+}
+
+bool SupervisorClient::launch_running(const std::vector<std::string>& args, const std::string& spec,
+                                      int channel, const int stdio[3]) {
+  if (current_.pid <= 0 || current_.args != args) return false;
+  pollfd p{current_.control, POLLIN, 0};
+  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)) != 0) return false;
+  return send_launch(spec, channel, stdio, false) == 0;
+}
+
 std::string SupervisorClient::launch(const std::vector<std::string>& args, const std::string& spec,
                                      int channel, const int stdio[3]) {
   reap_retired(false);
@@ -230,50 +284,12 @@ std::string SupervisorClient::launch(const std::vector<std::string>& args, const
       std::string why = start_instance(args, current_);
       if (!why.empty()) return why;
     }
-    const int memfd = memfd_create("pmcp-launch", MFD_CLOEXEC);
-    if (memfd < 0)
-      return std::string("cannot pass the command to ") + what_ +
-             ": memfd_create: " + errno_text(errno);
-    std::size_t done = 0;
-    while (done < spec.size()) {
-      const ssize_t n = write(memfd, spec.data() + done, spec.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int e = errno;
-        close(memfd);
-        return std::string("cannot pass the command to ") + what_ + ": " + errno_text(e);
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    int fds[5] = {channel, memfd, stdio[0], stdio[1], stdio[2]};
-    const std::size_t count = stdio[0] >= 0 ? 5 : 2;
-    const proto::Record r{proto::kLaunch, 0, 0};
-    char control[CMSG_SPACE(sizeof fds)] = {};
-    iovec iov{const_cast<proto::Record*>(&r), sizeof r};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(count * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds, count * sizeof(int));
-    ssize_t sent = -1;
-    for (int tries = 0; tries < 2; ++tries) {
-      sent = sendmsg(current_.control, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (sent >= 0 || (errno != EAGAIN && errno != EINTR)) break;
-      // The supervisor is behind with its requests; give it a moment, not forever.
-      pollfd p{current_.control, POLLOUT, 0};
-      poll(&p, 1, 5000);
-    }
-    const int e = errno;
-    close(memfd);
-    if (sent >= 0) {
+    const int e = send_launch(spec, channel, stdio, true);
+    if (e == 0) {
       reap_retired(false);  // one that was found dead above has ended by now
       return {};
     }
+    if (e < 0) return std::string("cannot pass the command to ") + what_ + ": " + errno_text(-e);
     if (e == EAGAIN) return std::string(what_) + " does not take commands (it does not answer)";
     // It has ended (the sandbox's network bridge died, or someone killed it): start another.
     sdk::log(host_, PMCP_LOG_WARN,

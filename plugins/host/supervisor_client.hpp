@@ -1,7 +1,7 @@
 // The executor's side of its long-lived process supervisor (supervisor.cpp): starts it (inside
 // bubblewrap when the sandbox is on), waits until it is ready, hands it the commands to launch,
 // replaces it when it has ended or when its command line must change, and ends it.
-// Executor thread only, apart from construction and destruction.
+// Not thread-safe: the executor serializes its calls (HostExecutor::client_mu_).
 #pragma once
 
 #include <sys/resource.h>
@@ -37,6 +37,12 @@ class SupervisorClient {
   // Returns an empty string, or why the command cannot start.
   std::string launch(const std::vector<std::string>& args, const std::string& spec, int channel,
                      const int stdio[3]);
+  // The fast path of launch(): sends the command to the supervisor that runs with this command
+  // line, and never starts, replaces or waits for one. False when it did not send it (none
+  // runs, it has ended, `args` differs, or it is behind): launch() then does what is needed.
+  // Safe on any thread (it forks nothing).
+  bool launch_running(const std::vector<std::string>& args, const std::string& spec, int channel,
+                      const int stdio[3]);
   // Lets every supervisor end (their commands must be gone: their channels closed) and reaps
   // them, killing what does not end within a few seconds.
   void stop();
@@ -49,6 +55,7 @@ class SupervisorClient {
   };
 
   std::string start_instance(std::vector<std::string> args, Instance& out);
+  int send_launch(const std::string& spec, int channel, const int stdio[3], bool patient);
   void retire(Instance& instance);
   void reap_retired(bool wait);
 
