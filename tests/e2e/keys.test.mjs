@@ -74,7 +74,12 @@ describe('keys', () => {
         assert.equal(sent.bytes, 1 + byteCount(shown) + 1, `bytes sent for ${name}`);
         const r = await waitFor(srv(), pid, { pattern: wholeLine(`<${shown}$`) },
           { timeoutMs: 10000 });
-        assert.equal(r.status, 'matched', `${name}: ${JSON.stringify(r)}`);
+        if (r.status !== 'matched') {
+          // What the terminal got, for the failure message.
+          const seen = await srv().tool('stdout', { id: pid, since: { terminal: 0 } });
+          assert.fail(`${name}: ${JSON.stringify(r)}; the terminal's bytes: ` +
+            JSON.stringify(seen.stdout ?? seen));
+        }
       }
     } finally {
       await cleanup(srv(), pid);
