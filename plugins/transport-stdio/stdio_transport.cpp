@@ -247,43 +247,24 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   // every answer. False when the writer must take it.
   bool write_now(std::string_view json) {
     if (out_kind_ == OutKind::kOther || json.size() + 1 > PIPE_BUF) return false;
-    iovec iov[2] = {{const_cast<char*>(json.data()), json.size()}, {const_cast<char*>("\n"), 1}};
-    const std::size_t total = json.size() + 1;
-    if (out_kind_ == OutKind::kSocket) {
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = 2;
-      ssize_t w;
-      do {
-        w = sendmsg(out_fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-      } while (w < 0 && errno == EINTR);
-      if (w < 0) return errno != EAGAIN && errno != EWOULDBLOCK;  // gone: the reader sees EOF
-      if (static_cast<std::size_t>(w) == total) return true;
-      // The rest goes first, through the writer.
-      std::string rest(
-          json.substr(std::min<std::size_t>(static_cast<std::size_t>(w), json.size())));
-      if (static_cast<std::size_t>(w) <= json.size()) rest.push_back('\n');
-      queued_bytes_ += rest.size();
-      queue_.push_back(std::move(rest));
-      cv_.notify_one();
-      return true;
-    }
     if (out_kind_ == OutKind::kPipe) {
       // A writable pipe takes PIPE_BUF bytes at once, without blocking.
       pollfd p{out_fd_, POLLOUT, 0};
       if (poll(&p, 1, 0) != 1 || (p.revents & POLLOUT) == 0) return false;
     }
+    iovec iov[2] = {{const_cast<char*>(json.data()), json.size()}, {const_cast<char*>("\n"), 1}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
     ssize_t w;
     do {
-      w = writev(out_fd_, iov, 2);
+      // A socket is asked not to wait: it may take part of it.
+      w = out_kind_ == OutKind::kSocket ? sendmsg(out_fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL)
+                                        : writev(out_fd_, iov, 2);
     } while (w < 0 && errno == EINTR);
-    if (w < 0) return errno != EAGAIN;
-    if (static_cast<std::size_t>(w) == total) return true;
-    std::string rest(json.substr(std::min<std::size_t>(static_cast<std::size_t>(w), json.size())));
-    if (static_cast<std::size_t>(w) <= json.size()) rest.push_back('\n');
-    queued_bytes_ += rest.size();
-    queue_.push_back(std::move(rest));
-    cv_.notify_one();
+    if (w < 0) return errno != EAGAIN && errno != EWOULDBLOCK;  // gone: the reader sees EOF
+    const auto done = static_cast<std::size_t>(w);
+    if (done <= json.size()) enqueue(std::string(json.substr(done)));  // the rest goes first
     return true;
   }
 
