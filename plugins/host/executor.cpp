@@ -215,6 +215,11 @@ struct HostExecutor::Proc {
     for (int* fd : {&child_sock, &child_in, &child_out, &child_err, &sock, &out, &err, &in})
       close_fd(*fd);
   }
+  // Once the launch is sent (or failed): the supervisor holds the command's ends now.
+  void launch_sent() {
+    for (int* fd : {&child_sock, &child_in, &child_out, &child_err}) close_fd(*fd);
+    spec = std::string();
+  }
 };
 
 // ---- construction ----
@@ -416,12 +421,10 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
     // Only the core thread calls spawn() and the other entry points, one at a time, and the
     // executor thread does not know p yet: p is ours until it is published below.
     const int stdio[3] = {p->child_in, p->child_out, p->child_err};
-    fast =
-        client_.launch_running({supervisor_, proto::kTag, "serve"}, p->spec, p->child_sock, stdio);
+    fast = client_.launch_running(supervisor_command_line(), p->spec, p->child_sock, stdio);
     client_lock.unlock();
     if (fast) {
-      for (int* fd : {&p->child_sock, &p->child_in, &p->child_out, &p->child_err}) close_fd(*fd);
-      p->spec = std::string();
+      p->launch_sent();
       p->state = State::kStarting;
       Proc* const raw = p.get();
       try {
@@ -650,8 +653,7 @@ void HostExecutor::start(std::unique_ptr<Proc> owned) {
   // The supervisor forks a launcher for it, which answers on p.sock.
   const int stdio[3] = {p.child_in, p.child_out, p.child_err};
   const std::string why = client_.launch(supervisor_command_line(), p.spec, p.child_sock, stdio);
-  for (int* fd : {&p.child_sock, &p.child_in, &p.child_out, &p.child_err}) close_fd(*fd);
-  p.spec = std::string();
+  p.launch_sent();
   if (!why.empty()) {
     fail_start(p, PMCP_ERR_UNAVAILABLE,
                sandbox_ != nullptr
