@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/post.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
-#include <boost/asio/post.hpp>
+#include <vector>
 
 namespace pmcp::process {
 
@@ -25,13 +27,58 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   static constexpr std::size_t kTerminalPiece = 4 << 10;
   static constexpr std::size_t kMaxQueuedTerminal = 16 << 10;
 
+  // A terminal's output waiting for the core thread, in order; at most one handler is posted
+  // for it at a time, and that handler takes all of it. While the core renders, the pieces
+  // that arrive join the next handler's batch, so a flood is rendered in batches of up to
+  // kMaxQueuedTerminal rather than piece by piece. That is what lets the terminal's fast
+  // scrolling skip most lines of a flood (Terminal::scroll_plain_lines: only the last
+  // screenful of a batch is drawn), and it bounds the work ahead of other events as before.
+  struct Segment {
+    int32_t stream;
+    std::string bytes;
+  };
+  struct Batch {
+    std::vector<Segment> segments;  // in order; consecutive bytes of one stream are joined
+    std::size_t size = 0;
+  };
+
   boost::asio::io_context* io;
   ExecutorEvents* events;
   std::atomic<bool> alive{true};
   std::mutex mutex;
   std::condition_variable drained;
   std::size_t queued = 0;
-  std::unordered_set<uint64_t> terminals;  // ids of processes spawned with a terminal
+  std::unordered_set<uint64_t> terminals;       // ids of processes spawned with a terminal
+  std::unordered_map<uint64_t, Batch> batches;  // terminal output posted, not yet taken
+
+  // Adds a terminal's piece to its batch; true when a handler must be posted for it.
+  // [mutex held]
+  bool add_to_batch(uint64_t id, int32_t stream, const char* data, std::size_t size) {
+    auto [it, fresh] = batches.try_emplace(id);
+    Batch& batch = it->second;
+    if (batch.segments.empty() || batch.segments.back().stream != stream) {
+      batch.segments.push_back(Segment{stream, {}});
+    }
+    batch.segments.back().bytes.append(data, size);
+    batch.size += size;
+    return fresh;
+  }
+
+  // Takes the batch of `id` and hands it to the core. [core thread]
+  void deliver_batch(uint64_t id) {
+    Batch batch;
+    {
+      std::lock_guard lock(mutex);
+      auto it = batches.find(id);
+      if (it == batches.end()) return;
+      batch = std::move(it->second);
+      batches.erase(it);
+    }
+    for (Segment& segment : batch.segments) {
+      if (alive) events->on_output(id, segment.stream, std::move(segment.bytes));
+    }
+    release(batch.size);
+  }
 
   void release(std::size_t size) {
     {
@@ -118,10 +165,14 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
     if (!shared->alive || size == 0) return;
     std::size_t piece = size;
     std::size_t limit = Shared::kMaxQueued;
+    bool terminal = false;
     for (std::size_t offset = 0; offset < size; offset += piece) {
+      const char* bytes_at = reinterpret_cast<const char*>(data) + offset;
+      bool post_batch = false;
       {
         std::unique_lock lock(shared->mutex);
         if (offset == 0 && shared->terminals.count(id) != 0) {
+          terminal = true;
           piece = Shared::kTerminalPiece;
           limit = Shared::kMaxQueuedTerminal;
         }
@@ -132,9 +183,18 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
         }
         if (!shared->alive) return;
         shared->queued += piece;
+        if (terminal) post_batch = shared->add_to_batch(id, stream, bytes_at, piece);
+      }
+      if (terminal) {
+        // A handler already posted takes this piece too, whenever it runs: it was posted
+        // before anything this thread posts later, such as the exit.
+        if (post_batch) {
+          boost::asio::post(*shared->io, [shared, id] { shared->deliver_batch(id); });
+        }
+        continue;
       }
       // Posted in order from one thread: the core thread handles the pieces in order.
-      std::string bytes(reinterpret_cast<const char*>(data) + offset, piece);
+      std::string bytes(bytes_at, piece);
       boost::asio::post(*shared->io, [shared, id, stream, bytes = std::move(bytes)]() mutable {
         std::size_t n = bytes.size();
         if (shared->alive) shared->events->on_output(id, stream, std::move(bytes));

@@ -31,6 +31,12 @@ uint32_t decode_utf8(std::string_view s) {
   }
 }
 
+// Bytes that ground_byte passes unchanged, with no other effect than setting the last graphic
+// character: printable ASCII and the C0 controls other than ESC, SO and SI.
+bool passes_as_is(unsigned char c) {
+  return (c >= 0x20 && c < kDel) || (c < 0x20 && c != kEsc && c != 0x0e && c != 0x0f);
+}
+
 }  // namespace
 
 void TerminalGuard::ground_byte(unsigned char c, std::string& out) {
@@ -195,6 +201,21 @@ void TerminalGuard::filter(std::string_view bytes, uint16_t cols, std::string& o
     const auto c = static_cast<unsigned char>(bytes[i]);
     switch (state_) {
       case State::ground:
+        if (utf8_need_ == 0 && passes_as_is(c)) {
+          // A run of printable ASCII and C0 controls passes unchanged, as ground_byte would
+          // pass it byte by byte: copied at once, the last printable byte kept for REP.
+          std::size_t end = i + 1;
+          while (end < bytes.size() && passes_as_is(static_cast<unsigned char>(bytes[end]))) ++end;
+          out.append(bytes.data() + i, end - i);
+          for (std::size_t k = end; k > i; --k) {
+            if (static_cast<unsigned char>(bytes[k - 1]) >= 0x20) {
+              last_graphic_.assign(1, bytes[k - 1]);
+              break;
+            }
+          }
+          i = end - 1;
+          break;
+        }
         ground_byte(c, out);
         break;
 

@@ -56,6 +56,86 @@ TEST(TerminalGuard, RepeatIsExpandedAndNeverReachesLibvterm) {
   EXPECT_EQ(guarded_bytewise("a\x1b[3b"), "aaaa");
 }
 
+TEST(TerminalGuard, RunsOfPlainBytesKeepTheLastGraphicForRepeat) {
+  // Printable ASCII and C0 controls pass as one run; REP repeats the run's last printable byte,
+  // not a control that ended the run.
+  EXPECT_EQ(guarded("abc\r\n\x1b[2b"), "abc\r\ncc");
+  EXPECT_EQ(guarded("\xc3\xa9xyz\a\x1b[2b"), "\xc3\xa9xyz\azz");
+  EXPECT_EQ(guarded("xyz\xc3\xa9\r\x1b[1b"), "xyz\xc3\xa9\r\xc3\xa9");
+  // DEL is dropped and never repeated.
+  EXPECT_EQ(guarded("ab\x7f\x1b[1b"), "abb");
+  // SO and SI end a run: they mark the character sets as used.
+  TerminalGuard guard;
+  std::string out;
+  guard.filter("plain text\r\n", 80, out);
+  EXPECT_FALSE(guard.charsets_used());
+  guard.filter("text\x0eshifted\x0f", 80, out);
+  EXPECT_TRUE(guard.charsets_used());
+}
+
+// Whatever the input, filtering it whole gives what filtering it byte by byte gives: the runs
+// copied at once behave like the bytes one at a time.
+TEST(TerminalGuard, WholeAndBytewiseAgreeOnRandomStreams) {
+  const std::string_view alphabet[] = {
+      "a",
+      "Z",
+      " ",
+      "~",
+      "\r",
+      "\n",
+      "\t",
+      "\a",
+      "\b",
+      "\x7f",
+      "\x0e",
+      "\x0f",
+      "\x1b",
+      "[",
+      "]",
+      "(",
+      "0",
+      "3",
+      ";",
+      "?",
+      "b",
+      "r",
+      "m",
+      "H",
+      "#",
+      "\\",
+      "\x18",
+      "\xc3",
+      "\xa9",
+      "\xe2\x82\xac",
+      "\xf0\x9f\x98\x80",
+      "\xff",
+      "\x80",
+      "\x1b[2b",
+      "\x1b[?69h",
+  };
+  uint32_t seed = 12345;
+  const auto next = [&seed] {
+    seed = seed * 1664525u + 1013904223u;
+    return seed >> 8;
+  };
+  for (int round = 0; round < 3000; ++round) {
+    std::string in;
+    const std::size_t pieces = next() % 40;
+    for (std::size_t k = 0; k < pieces; ++k) in += alphabet[next() % std::size(alphabet)];
+    TerminalGuard whole, bytewise;
+    std::string out_whole, out_bytewise;
+    whole.filter(in, 20, out_whole);
+    for (char c : in) bytewise.filter(std::string_view(&c, 1), 20, out_bytewise);
+    ASSERT_EQ(out_whole, out_bytewise) << "input: " << ::testing::PrintToString(in);
+    ASSERT_EQ(whole.charsets_used(), bytewise.charsets_used());
+    // And a REP after it repeats the same character.
+    std::string rep_whole, rep_bytewise;
+    whole.filter("\x1b[1b", 20, rep_whole);
+    bytewise.filter("\x1b[1b", 20, rep_bytewise);
+    ASSERT_EQ(rep_whole, rep_bytewise) << "input: " << ::testing::PrintToString(in);
+  }
+}
+
 TEST(TerminalGuard, CsiParametersAreClampedAndCounted) {
   EXPECT_EQ(guarded("\x1b[99999999999999999999999A"), "\x1b[9999A");
   EXPECT_EQ(guarded("\x1b[2147483648;4294967296H"), "\x1b[9999;9999H");

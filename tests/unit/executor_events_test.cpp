@@ -1,0 +1,188 @@
+// The core's executor wrapper (process/executor.cpp): the sink callbacks of a plugin, called
+// from a plugin thread, become events on the core thread in the order the plugin emitted them.
+// A terminal's output is batched while the core is busy; nothing is lost, reordered or delayed
+// past the exit. The plugin here is a minimal one written against the C ABI: the sink is
+// driven by the test's own thread, as a plugin's reader thread would drive it.
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process/executor.hpp"
+
+namespace pmcp::process {
+namespace {
+
+const pmcp_executor_sink* g_sink = nullptr;
+
+int32_t fake_spawn(pmcp_executor*, const pmcp_spawn_options*, pmcp_error_buf) { return PMCP_OK; }
+int32_t fake_write(pmcp_executor*, uint64_t, const uint8_t*, size_t, pmcp_error_buf) {
+  return PMCP_OK;
+}
+int32_t fake_close(pmcp_executor*, uint64_t, pmcp_error_buf) { return PMCP_OK; }
+int32_t fake_signal(pmcp_executor*, uint64_t, int32_t, pmcp_error_buf) { return PMCP_OK; }
+int32_t fake_resize(pmcp_executor*, uint64_t, uint16_t, uint16_t, pmcp_error_buf) {
+  return PMCP_OK;
+}
+void fake_destroy(pmcp_executor*) { g_sink = nullptr; }
+
+pmcp_executor g_instance = [] {
+  pmcp_executor e{};
+  e.struct_size = sizeof(e);
+  e.id_prefix = "test";
+  e.default_cwd = "/";
+  e.spawn = fake_spawn;
+  e.write_stdin = fake_write;
+  e.close_stdin = fake_close;
+  e.signal = fake_signal;
+  e.resize = fake_resize;
+  e.destroy = fake_destroy;
+  return e;
+}();
+
+int32_t fake_create(const pmcp_executor_factory*, const pmcp_host*, pmcp_str,
+                    const pmcp_executor_sink* sink, pmcp_executor** out, pmcp_error_buf) {
+  g_sink = sink;
+  *out = &g_instance;
+  return PMCP_OK;
+}
+
+const pmcp_executor_factory g_factory{sizeof(pmcp_executor_factory), fake_create};
+
+struct Event {
+  enum Kind { output, exit } kind;
+  int stream = 0;
+  std::string bytes;
+};
+
+// Records what reaches the core thread; each output event takes `render_time` (a slow
+// terminal), so that the plugin's thread runs ahead and pieces pile up.
+struct Recorder : ExecutorEvents {
+  boost::asio::io_context* io = nullptr;
+  std::chrono::microseconds render_time{0};
+  std::vector<Event> events;
+  void on_spawned(uint64_t, Result<void>, int64_t) override {}
+  void on_output(uint64_t, int stream, std::string bytes) override {
+    if (render_time.count() > 0) std::this_thread::sleep_for(render_time);
+    events.push_back(Event{Event::output, stream, std::move(bytes)});
+  }
+  void on_exit(uint64_t, int, int, std::string) override {
+    events.push_back(Event{Event::exit, 0, {}});
+    io->stop();
+  }
+};
+
+// The piece the plugin reports each time (a read of a flooded PTY), `count` of them, each
+// piece's stream given by stream_of(k), then the exit. Returns the events the core saw.
+template <typename StreamOf>
+std::vector<Event> run_flood(bool tty, std::size_t piece, std::size_t count, StreamOf stream_of,
+                             std::string& sent_stdout, std::string& sent_stderr,
+                             std::vector<int>& sent_streams) {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  Recorder recorder;
+  recorder.io = &io;
+  recorder.render_time = std::chrono::microseconds(300);
+  Executor executor(io);
+  EXPECT_TRUE(executor.create(&g_factory, nullptr, "{}", recorder).ok());
+  SpawnRequest request;
+  request.id = 7;
+  request.argv = {"flood"};
+  request.tty = tty;
+  request.cols = 80;
+  request.rows = 24;
+  EXPECT_TRUE(executor.spawn(request).ok());
+  const pmcp_executor_sink* sink = g_sink;
+
+  std::thread plugin([&] {
+    sink->on_spawned(sink->ctx, 7, PMCP_OK, 1234, pmcp_str{nullptr, 0});
+    uint32_t counter = 0;
+    for (std::size_t k = 0; k < count; ++k) {
+      std::string bytes;
+      for (std::size_t i = 0; i < piece; ++i) bytes += static_cast<char>('a' + (counter++ % 26));
+      const int stream = stream_of(k);
+      (stream == PMCP_STREAM_STDERR ? sent_stderr : sent_stdout) += bytes;
+      sent_streams.push_back(stream);
+      sink->on_output(sink->ctx, 7, stream, reinterpret_cast<const uint8_t*>(bytes.data()),
+                      bytes.size());
+    }
+    sink->on_exit(sink->ctx, 7, 0, 0, pmcp_str{nullptr, 0});
+  });
+  io.run();
+  plugin.join();
+  executor.destroy();
+  return std::move(recorder.events);
+}
+
+TEST(ExecutorEvents, TerminalFloodIsBatchedWholeAndInOrderBeforeTheExit) {
+  std::string out, err;
+  std::vector<int> streams;
+  const std::size_t piece = 1000, count = 400;
+  auto events = run_flood(
+      true, piece, count, [](std::size_t) { return PMCP_STREAM_STDOUT; }, out, err, streams);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, Event::exit);
+  std::string got;
+  std::size_t outputs = 0;
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    ASSERT_EQ(events[i].kind, Event::output) << "the exit must come after the last output";
+    got += events[i].bytes;
+    ++outputs;
+    // At most what may be queued for the core (16 KiB) plus one piece of 4 KiB.
+    EXPECT_LE(events[i].bytes.size(), std::size_t{20} << 10);
+  }
+  EXPECT_EQ(got, out);
+  // The core took 300 us per event while the plugin kept reporting: the pieces were batched.
+  EXPECT_LT(outputs, count / 2) << outputs << " output events for " << count << " pieces";
+}
+
+TEST(ExecutorEvents, TerminalBatchesKeepTheOrderOfStreams) {
+  std::string out, err;
+  std::vector<int> streams;
+  // A plugin may report stderr for a terminal process too; runs of each stream alternate.
+  auto events = run_flood(
+      true, 700, 300,
+      [](std::size_t k) { return (k / 5) % 2 == 0 ? PMCP_STREAM_STDOUT : PMCP_STREAM_STDERR; }, out,
+      err, streams);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, Event::exit);
+  std::string got_out, got_err;
+  std::vector<int> runs;  // the streams of the events, consecutive repeats merged
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    ASSERT_EQ(events[i].kind, Event::output);
+    (events[i].stream == PMCP_STREAM_STDERR ? got_err : got_out) += events[i].bytes;
+    if (runs.empty() || runs.back() != events[i].stream) runs.push_back(events[i].stream);
+  }
+  EXPECT_EQ(got_out, out);
+  EXPECT_EQ(got_err, err);
+  std::vector<int> sent_runs;
+  for (int s : streams) {
+    if (sent_runs.empty() || sent_runs.back() != s) sent_runs.push_back(s);
+  }
+  EXPECT_EQ(runs, sent_runs);
+}
+
+TEST(ExecutorEvents, PipeOutputIsDeliveredWholeAndInOrderBeforeTheExit) {
+  std::string out, err;
+  std::vector<int> streams;
+  auto events = run_flood(
+      false, 3000, 200,
+      [](std::size_t k) { return k % 3 == 0 ? PMCP_STREAM_STDERR : PMCP_STREAM_STDOUT; }, out, err,
+      streams);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, Event::exit);
+  std::string got_out, got_err;
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    ASSERT_EQ(events[i].kind, Event::output);
+    (events[i].stream == PMCP_STREAM_STDERR ? got_err : got_out) += events[i].bytes;
+  }
+  EXPECT_EQ(got_out, out);
+  EXPECT_EQ(got_err, err);
+}
+
+}  // namespace
+}  // namespace pmcp::process
