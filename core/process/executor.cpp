@@ -1,17 +1,61 @@
-// Executor wrapper: every sink callback copies its arguments and posts them to the core
-// thread; a shared "alive" flag drops events that arrive after destroy().
+// Executor wrapper: every sink callback copies its arguments into one queue of events that the
+// core thread drains in order; a shared "alive" flag drops events that arrive after destroy().
 #include "process/executor.hpp"
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/post.hpp>
 #include <condition_variable>
+#include <cstddef>
 #include <mutex>
-#include <unordered_map>
+#include <new>
 #include <unordered_set>
 #include <vector>
 
 namespace pmcp::process {
+
+// Memory for the one drain handler that is posted at a time (see Shared::drain): posting it
+// allocates nothing. Asio frees a handler's memory before it runs the handler, so the block is
+// free again before the next post can happen. Kept apart from Shared, by the allocator's own
+// shared_ptr, so that it outlives a handler destroyed without running (io_context teardown).
+struct HandlerMemory {
+  alignas(std::max_align_t) unsigned char block[256];
+  std::atomic<bool> in_use{false};
+
+  void* allocate(std::size_t size) {
+    bool expected = false;
+    if (size <= sizeof block && in_use.compare_exchange_strong(expected, true)) return block;
+    return ::operator new(size);
+  }
+  void deallocate(void* p) {
+    if (p == block) {
+      in_use.store(false);
+    } else {
+      ::operator delete(p);
+    }
+  }
+};
+
+template <typename T>
+struct HandlerAllocator {
+  using value_type = T;
+  std::shared_ptr<HandlerMemory> memory;
+
+  explicit HandlerAllocator(std::shared_ptr<HandlerMemory> m) : memory(std::move(m)) {}
+  template <typename U>
+  HandlerAllocator(const HandlerAllocator<U>& other) : memory(other.memory) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(memory->allocate(sizeof(T) * n)); }
+  void deallocate(T* p, std::size_t) { memory->deallocate(p); }
+  template <typename U>
+  bool operator==(const HandlerAllocator<U>& other) const {
+    return memory == other.memory;
+  }
+  template <typename U>
+  bool operator!=(const HandlerAllocator<U>& other) const {
+    return memory != other.memory;
+  }
+};
 
 struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   // Output bytes posted to the core thread but not handled yet. on_output waits while this is
@@ -21,25 +65,24 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   static constexpr std::size_t kMaxQueued = 128 << 10;
   // A terminal's output is rendered on the core thread (libvterm), at a few MB/s: with 128 KiB
   // of it queued ahead of a ping, a program flooding its terminal delayed pings by 50-70 ms at
-  // p99 and up to 100 ms (pmcp-bench-floods). So a terminal's output is posted in small pieces
+  // p99 and up to 100 ms (pmcp-bench-floods). So a terminal's output is taken in small pieces
   // and waits until less than kMaxQueuedTerminal is queued: at most that much rendering is
   // ahead of any other event. Pipes keep the large pieces: they cost a copy, not a rendering.
   static constexpr std::size_t kTerminalPiece = 4 << 10;
   static constexpr std::size_t kMaxQueuedTerminal = 16 << 10;
+  // Spare output buffers kept for reuse, at most this much capacity in all: enough for what
+  // may be queued, so that output in steady state allocates nothing.
+  static constexpr std::size_t kMaxPooled = 256 << 10;
 
-  // A terminal's output waiting for the core thread, in order; at most one handler is posted
-  // for it at a time, and that handler takes all of it. While the core renders, the pieces
-  // that arrive join the next handler's batch, so a flood is rendered in batches of up to
-  // kMaxQueuedTerminal rather than piece by piece. That is what lets the terminal's fast
-  // scrolling skip most lines of a flood (Terminal::scroll_plain_lines: only the last
-  // screenful of a batch is drawn), and it bounds the work ahead of other events as before.
-  struct Segment {
-    int32_t stream;
-    std::string bytes;
-  };
-  struct Batch {
-    std::vector<Segment> segments;  // in order; consecutive bytes of one stream are joined
-    std::size_t size = 0;
+  struct Event {
+    enum class Kind : uint8_t { spawned, output, exit } kind;
+    bool terminal = false;  // output of a terminal: later pieces may join it
+    uint64_t id = 0;
+    int32_t stream = 0;  // output
+    int32_t status = 0;  // spawned: the status; exit: the exit code
+    int32_t signal = 0;  // exit
+    int64_t os_pid = 0;  // spawned
+    std::string bytes;   // output: the bytes; spawned, exit: the message
   };
 
   boost::asio::io_context* io;
@@ -47,45 +90,101 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   std::atomic<bool> alive{true};
   std::mutex mutex;
   std::condition_variable drained;
-  std::size_t queued = 0;
-  std::unordered_set<uint64_t> terminals;       // ids of processes spawned with a terminal
-  std::unordered_map<uint64_t, Batch> batches;  // terminal output posted, not yet taken
+  std::size_t queued = 0;                  // output bytes in `queue` and `taken`
+  std::unordered_set<uint64_t> terminals;  // ids of processes spawned with a terminal
+  // Every event of the plugin, in the order it was reported, waits here for the core thread.
+  // At most one drain handler is posted at a time, and it takes the whole queue: while the
+  // core is busy, events pile up and are handled in one go, with one wake-up. A terminal's
+  // output that arrives while its last piece still waits joins that piece, so a flood is
+  // rendered in batches of up to kMaxQueuedTerminal rather than piece by piece: that lets the
+  // terminal's fast scrolling skip most lines of a flood (Terminal::scroll_plain_lines draws
+  // only the last screenful of a batch), and bounds the work ahead of other events as before.
+  std::vector<Event> queue;
+  bool drain_posted = false;
+  std::vector<Event> taken;         // what the running drain took [core thread]
+  std::vector<std::string> pool;    // spare output buffers
+  std::size_t pooled_capacity = 0;  // their capacity in all
+  std::shared_ptr<HandlerMemory> handler_memory = std::make_shared<HandlerMemory>();
 
-  // Adds a terminal's piece to its batch; true when a handler must be posted for it.
-  // [mutex held]
-  bool add_to_batch(uint64_t id, int32_t stream, const char* data, std::size_t size) {
-    auto [it, fresh] = batches.try_emplace(id);
-    Batch& batch = it->second;
-    if (batch.segments.empty() || batch.segments.back().stream != stream) {
-      batch.segments.push_back(Segment{stream, {}});
-    }
-    batch.segments.back().bytes.append(data, size);
-    batch.size += size;
-    return fresh;
+  // Queues an event; posts the drain unless one is posted and has not taken the queue yet.
+  // [mutex held by `lock`, which this releases]
+  void push(std::unique_lock<std::mutex>& lock, Event&& event) {
+    queue.push_back(std::move(event));
+    if (drain_posted) return;
+    drain_posted = true;
+    lock.unlock();
+    boost::asio::post(*io,
+                      boost::asio::bind_allocator(HandlerAllocator<void>(handler_memory),
+                                                  [self = shared_from_this()] { self->drain(); }));
   }
 
-  // Takes the batch of `id` and hands it to the core. [core thread]
-  void deliver_batch(uint64_t id) {
-    Batch batch;
-    {
-      std::lock_guard lock(mutex);
-      auto it = batches.find(id);
-      if (it == batches.end()) return;
-      batch = std::move(it->second);
-      batches.erase(it);
+  // A buffer holding `size` bytes of `data`, with room for `room` in all: a spare one when
+  // there is one. [mutex held]
+  std::string buffer_of(const char* data, std::size_t size, std::size_t room) {
+    std::string bytes;
+    if (!pool.empty()) {
+      bytes = std::move(pool.back());
+      pool.pop_back();
+      pooled_capacity -= bytes.capacity();
     }
-    for (Segment& segment : batch.segments) {
-      if (alive) events->on_output(id, segment.stream, std::move(segment.bytes));
-    }
-    release(batch.size);
+    bytes.reserve(room);
+    bytes.assign(data, size);
+    return bytes;
   }
 
-  void release(std::size_t size) {
+  // The last event of `id` in the queue, if it is output of a terminal on `stream` that more
+  // may join. [mutex held]
+  Event* joinable(uint64_t id, int32_t stream) {
+    for (auto it = queue.rbegin(); it != queue.rend(); ++it) {
+      if (it->id != id) continue;
+      if (it->kind == Event::Kind::output && it->terminal && it->stream == stream) return &*it;
+      return nullptr;
+    }
+    return nullptr;
+  }
+
+  // Handles what was queued, in order. [core thread]
+  void drain() {
     {
       std::lock_guard lock(mutex);
-      queued -= size;
+      taken.swap(queue);
+      drain_posted = false;
     }
-    drained.notify_all();
+    for (Event& event : taken) {
+      switch (event.kind) {
+        case Event::Kind::spawned:
+          if (event.status != PMCP_OK) {
+            std::lock_guard lock(mutex);
+            terminals.erase(event.id);  // no exit follows a failed start
+          }
+          if (alive) {
+            Result<void> outcome;
+            if (event.status != PMCP_OK) outcome = status_error(event.status, event.bytes);
+            events->on_spawned(event.id, std::move(outcome), event.os_pid);
+          }
+          break;
+        case Event::Kind::output: {
+          if (alive) events->on_output(event.id, event.stream, event.bytes);
+          {
+            std::lock_guard lock(mutex);
+            queued -= event.bytes.size();
+            if (pooled_capacity + event.bytes.capacity() <= kMaxPooled) {
+              pooled_capacity += event.bytes.capacity();
+              pool.push_back(std::move(event.bytes));
+            }
+          }
+          drained.notify_all();
+          break;
+        }
+        case Event::Kind::exit: {
+          std::lock_guard lock(mutex);
+          terminals.erase(event.id);
+        }
+          if (alive) events->on_exit(event.id, event.status, event.signal, event.bytes);
+          break;
+      }
+    }
+    taken.clear();
   }
 };
 
@@ -141,78 +240,74 @@ Result<void> check(int32_t status, const ErrorText& text) {
 Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_shared<Shared>()) {
   shared_->io = &io_;
   shared_->events = nullptr;
+  // More than the events that usually wait at once, so that the queue rarely grows.
+  shared_->queue.reserve(16);
+  shared_->taken.reserve(16);
+  shared_->pool.reserve(64);
   sink_.struct_size = sizeof(sink_);
   // The sink keeps a raw pointer to Shared; Shared outlives the instance because destroy()
   // runs before this object (and its shared_ptr) goes away.
   sink_.ctx = shared_.get();
   sink_.on_spawned = [](void* ctx, uint64_t id, int32_t status, int64_t os_pid, pmcp_str msg) {
-    auto shared = static_cast<Shared*>(ctx)->shared_from_this();
+    auto* shared = static_cast<Shared*>(ctx);
     if (!shared->alive) return;
-    std::string text = to_string(msg);
-    boost::asio::post(*shared->io, [shared, id, status, os_pid, text = std::move(text)]() mutable {
-      if (status != PMCP_OK) {
-        std::lock_guard lock(shared->mutex);
-        shared->terminals.erase(id);  // no exit follows a failed start
-      }
-      if (!shared->alive) return;
-      Result<void> outcome;
-      if (status != PMCP_OK) outcome = status_error(status, std::move(text));
-      shared->events->on_spawned(id, std::move(outcome), os_pid);
-    });
+    Shared::Event event{Shared::Event::Kind::spawned};
+    event.id = id;
+    event.status = status;
+    event.os_pid = os_pid;
+    event.bytes = to_string(msg);
+    std::unique_lock lock(shared->mutex);
+    shared->push(lock, std::move(event));
   };
   sink_.on_output = [](void* ctx, uint64_t id, int32_t stream, const uint8_t* data, size_t size) {
-    auto shared = static_cast<Shared*>(ctx)->shared_from_this();
+    auto* shared = static_cast<Shared*>(ctx);
     if (!shared->alive || size == 0) return;
     std::size_t piece = size;
     std::size_t limit = Shared::kMaxQueued;
     bool terminal = false;
     for (std::size_t offset = 0; offset < size; offset += piece) {
       const char* bytes_at = reinterpret_cast<const char*>(data) + offset;
-      bool post_batch = false;
-      {
-        std::unique_lock lock(shared->mutex);
-        if (offset == 0 && shared->terminals.count(id) != 0) {
-          terminal = true;
-          piece = Shared::kTerminalPiece;
-          limit = Shared::kMaxQueuedTerminal;
-        }
-        piece = std::min(piece, size - offset);
-        // Never wait on the core thread itself (that would wait for ourselves).
-        if (!shared->io->get_executor().running_in_this_thread()) {
-          shared->drained.wait(lock, [&] { return shared->queued < limit || !shared->alive; });
-        }
-        if (!shared->alive) return;
-        shared->queued += piece;
-        if (terminal) post_batch = shared->add_to_batch(id, stream, bytes_at, piece);
+      std::unique_lock lock(shared->mutex);
+      if (offset == 0 && shared->terminals.count(id) != 0) {
+        terminal = true;
+        piece = Shared::kTerminalPiece;
+        limit = Shared::kMaxQueuedTerminal;
       }
+      piece = std::min(piece, size - offset);
+      // Never wait on the core thread itself (that would wait for ourselves).
+      if (!shared->io->get_executor().running_in_this_thread()) {
+        shared->drained.wait(lock, [&] { return shared->queued < limit || !shared->alive; });
+      }
+      if (!shared->alive) return;
+      shared->queued += piece;
       if (terminal) {
-        // A handler already posted takes this piece too, whenever it runs: it was posted
-        // before anything this thread posts later, such as the exit.
-        if (post_batch) {
-          boost::asio::post(*shared->io, [shared, id] { shared->deliver_batch(id); });
+        // Joins the piece still waiting, which the core takes whenever it gets to it: that is
+        // before anything reported later, such as the exit.
+        if (Shared::Event* last = shared->joinable(id, stream)) {
+          last->bytes.append(bytes_at, piece);
+          continue;
         }
-        continue;
       }
-      // Posted in order from one thread: the core thread handles the pieces in order.
-      std::string bytes(bytes_at, piece);
-      boost::asio::post(*shared->io, [shared, id, stream, bytes = std::move(bytes)]() mutable {
-        std::size_t n = bytes.size();
-        if (shared->alive) shared->events->on_output(id, stream, std::move(bytes));
-        shared->release(n);
-      });
+      Shared::Event event{Shared::Event::Kind::output};
+      event.terminal = terminal;
+      event.id = id;
+      event.stream = stream;
+      // A terminal's piece has room for what may join it: the buffer grows once, not on joins.
+      event.bytes = shared->buffer_of(
+          bytes_at, piece, terminal ? Shared::kMaxQueuedTerminal + Shared::kTerminalPiece : piece);
+      shared->push(lock, std::move(event));
     }
   };
   sink_.on_exit = [](void* ctx, uint64_t id, int32_t code, int32_t sig, pmcp_str msg) {
-    auto shared = static_cast<Shared*>(ctx)->shared_from_this();
+    auto* shared = static_cast<Shared*>(ctx);
     if (!shared->alive) return;
-    std::string text = to_string(msg);
-    boost::asio::post(*shared->io, [shared, id, code, sig, text = std::move(text)]() mutable {
-      {
-        std::lock_guard lock(shared->mutex);
-        shared->terminals.erase(id);
-      }
-      if (shared->alive) shared->events->on_exit(id, code, sig, std::move(text));
-    });
+    Shared::Event event{Shared::Event::Kind::exit};
+    event.id = id;
+    event.status = code;
+    event.signal = sig;
+    event.bytes = to_string(msg);
+    std::unique_lock lock(shared->mutex);
+    shared->push(lock, std::move(event));
   };
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pmcp/executor.h"
@@ -19,7 +20,8 @@ class ExecutorEvents {
  public:
   virtual ~ExecutorEvents() = default;
   virtual void on_spawned(uint64_t id, Result<void> outcome, int64_t os_pid) = 0;
-  virtual void on_output(uint64_t id, int stream, std::string bytes) = 0;
+  // `bytes` is valid during the call only.
+  virtual void on_output(uint64_t id, int stream, std::string_view bytes) = 0;
   virtual void on_exit(uint64_t id, int exit_code, int term_signal, std::string message) = 0;
 };
 

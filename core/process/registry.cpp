@@ -79,7 +79,7 @@ void Registry::on_spawned(uint64_t id, Result<void> outcome, int64_t os_pid) {
   fn(process);
 }
 
-void Registry::on_output(uint64_t id, int stream, std::string bytes) {
+void Registry::on_output(uint64_t id, int stream, std::string_view bytes) {
   auto p = processes_.find(id);
   if (p == processes_.end()) return;
   Process& process = *p->second;

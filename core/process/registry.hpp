@@ -113,7 +113,7 @@ class Registry : public ExecutorEvents {
 
   // ExecutorEvents
   void on_spawned(uint64_t id, Result<void> outcome, int64_t os_pid) override;
-  void on_output(uint64_t id, int stream, std::string bytes) override;
+  void on_output(uint64_t id, int stream, std::string_view bytes) override;
   void on_exit(uint64_t id, int exit_code, int term_signal, std::string message) override;
 
  private:
