@@ -15,13 +15,16 @@
 //     network) and starts the bridge on it, then sets no-new-privs and loads the seccomp filter
 //     (seccomp_filter.cpp) on itself, once: every launcher and command inherits both;
 //   - reports kReady on the control socket;
-//   - for each kLaunch message on the control socket, forks a launcher with the descriptors
-//     that came with it; reaps launchers, and kills and reaps orphans (it is a subreaper, or
-//     the namespace's init) that a launcher killed from outside left behind;
+//   - keeps one launcher forked ahead of the next command (the spare, spare_launcher()), which
+//     takes the next kLaunch message from the control socket itself; when the spare has taken
+//     one, forks the next spare. Without a spare (killed, or a fork failed) it reads the
+//     control socket itself and forks a launcher for each kLaunch with the descriptors that
+//     came with it, then a spare. It reaps launchers, and kills and reaps orphans (it is a
+//     subreaper, or the namespace's init) that a launcher killed from outside left behind;
 //   - on end of file on the control socket (the executor retired this supervisor, or is gone),
-//     takes no more commands and exits when its last launcher has (in the sandbox, that ends
-//     the namespace). The bridge dying retires the sandbox the same way: the executor starts a
-//     new one.
+//     takes no more commands, kills the spare and exits when its last launcher has (in the
+//     sandbox, that ends the namespace). The bridge dying retires the sandbox the same way: the
+//     executor starts a new one.
 //
 // A launcher (one per command, a forked copy of the supervisor) speaks to the executor on the
 // command's own channel (protocol.hpp): it makes a terminal for a PTY command (in the sandbox,
