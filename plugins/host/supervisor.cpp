@@ -22,7 +22,7 @@
 //     came with it, then a spare. It reaps launchers, and kills and reaps orphans (it is a
 //     subreaper, or the namespace's init) that a launcher killed from outside left behind;
 //   - on end of file on the control socket (the executor retired this supervisor, or is gone),
-//     takes no more commands, kills the spare and exits when its last launcher has (in the
+//     takes no more commands, retires the spare and exits when its last launcher has (in the
 //     sandbox, that ends the namespace). The bridge dying retires the sandbox the same way: the
 //     executor starts a new one.
 //
@@ -523,10 +523,11 @@ bool receive_launch(int fds[5], int& count, bool& received) {
 
 // The spare launcher: a launcher forked ahead of its command, so that starting a command does
 // not wait for the supervisor to wake up and fork. It takes the next kLaunch from the control
-// socket itself (the supervisor does not read it meanwhile), tells the supervisor on `took`
-// (which then forks the next spare) and becomes that command's launcher. On end of file on the
-// control socket, or the supervisor's end, it exits without a word; the supervisor sees `took`
-// close and reads the control socket itself again.
+// socket itself (the supervisor does not read it meanwhile), tells the supervisor on `took` (a
+// socket; the supervisor then forks the next spare) and becomes that command's launcher. On end
+// of file on the control socket, on anything from the supervisor on `took` (it retires: no more
+// commands), or at the supervisor's end, it exits without a word; the supervisor sees `took`
+// close and, unless it retired, reads the control socket itself again.
 [[noreturn]] void spare_launcher(int took, pid_t supervisor) {
   const int sigfd = launcher_prologue(supervisor);
   if (sigfd < 0) _exit(0);
@@ -536,11 +537,12 @@ bool receive_launch(int fds[5], int& count, bool& received) {
   prctl(PR_GET_NAME, name);
   prctl(PR_SET_NAME, kSpareName);
   for (;;) {
-    pollfd fds[2] = {{kControl, POLLIN, 0}, {sigfd, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
+    pollfd fds[3] = {{kControl, POLLIN, 0}, {sigfd, POLLIN, 0}, {took, POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0) {
       if (errno == EINTR) continue;
       _exit(0);
     }
+    if (fds[2].revents != 0) _exit(0);  // the supervisor retires, or is gone
     if (fds[1].revents != 0) {
       signalfd_siginfo si{};
       while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -614,13 +616,13 @@ int main(int argc, char** argv) {
   const pid_t self = getpid();
   std::set<pid_t> launchers;
   bool accepting = true;
-  // The spare launcher (see spare_launcher) and the read end of its `took` pipe. While there is
+  // The spare launcher (see spare_launcher) and our end of its `took` socket. While there is
   // one, it reads the control socket and the supervisor does not.
   pid_t spare = -1;
   int spare_took = -1;
   const auto start_spare = [&] {
     int took[2];
-    if (pipe2(took, O_CLOEXEC) < 0) return;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, took) < 0) return;
     const pid_t pid = fork();
     if (pid == 0) {
       close(sigfd);
@@ -639,8 +641,9 @@ int main(int argc, char** argv) {
   const auto stop_accepting = [&] {
     accepting = false;
     close(kControl);
-    // A spare would still take commands from the control socket: it has none yet, so it goes.
-    if (spare > 0) kill(spare, SIGKILL);
+    // A spare would still take commands from the control socket: told so, it goes, unless it
+    // has just taken one (then it is a launcher like any other, and its byte is on the way).
+    if (spare_took >= 0) shutdown(spare_took, SHUT_WR);
   };
   start_spare();
   for (;;) {
