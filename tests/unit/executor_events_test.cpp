@@ -78,6 +78,21 @@ struct Recorder : ExecutorEvents {
   }
 };
 
+// Creates the instance of the minimal plugin and spawns process `id` on it (with a terminal
+// when `tty`); returns the sink that the test then drives as the plugin would.
+const pmcp_executor_sink* start_flood(Executor& executor, ExecutorEvents& events, uint64_t id,
+                                      bool tty) {
+  EXPECT_TRUE(executor.create(&g_factory, nullptr, "{}", events).ok());
+  SpawnRequest request;
+  request.id = id;
+  request.argv = {"flood"};
+  request.tty = tty;
+  request.cols = 80;
+  request.rows = 24;
+  EXPECT_TRUE(executor.spawn(request).ok());
+  return g_sink;
+}
+
 // The piece the plugin reports each time (a read of a flooded PTY), `count` of them, each
 // piece's stream given by stream_of(k), then the exit. Returns the events the core saw.
 template <typename StreamOf>
@@ -90,15 +105,7 @@ std::vector<Event> run_flood(bool tty, std::size_t piece, std::size_t count, Str
   recorder.io = &io;
   recorder.render_time = std::chrono::microseconds(300);
   Executor executor(io);
-  EXPECT_TRUE(executor.create(&g_factory, nullptr, "{}", recorder).ok());
-  SpawnRequest request;
-  request.id = 7;
-  request.argv = {"flood"};
-  request.tty = tty;
-  request.cols = 80;
-  request.rows = 24;
-  EXPECT_TRUE(executor.spawn(request).ok());
-  const pmcp_executor_sink* sink = g_sink;
+  const pmcp_executor_sink* sink = start_flood(executor, recorder, 7, tty);
 
   std::thread plugin([&] {
     sink->on_spawned(sink->ctx, 7, PMCP_OK, 1234, pmcp_str{nullptr, 0});
@@ -211,15 +218,7 @@ void expect_steady_output_allocates_nothing(bool tty, std::size_t chunk, std::si
   Counter counter;
   counter.io = &io;
   Executor executor(io);
-  ASSERT_TRUE(executor.create(&g_factory, nullptr, "{}", counter).ok());
-  SpawnRequest request;
-  request.id = 9;
-  request.argv = {"flood"};
-  request.tty = tty;
-  request.cols = 80;
-  request.rows = 24;
-  ASSERT_TRUE(executor.spawn(request).ok());
-  const pmcp_executor_sink* sink = g_sink;
+  const pmcp_executor_sink* sink = start_flood(executor, counter, 9, tty);
   const std::string data(chunk, 'x');
   uint64_t expected_checksum = 0;
   for (std::size_t k = 0; k < count; ++k) {
