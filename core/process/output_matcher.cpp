@@ -1,6 +1,9 @@
 // OutputMatcher: the window is [max(since, scanned - overlap, oldest retained), end); matches
 // that end inside the already-scanned part were reported (or impossible) before, so only
-// matches reaching into new bytes count.
+// matches reaching past it count. The line that was still open at the last scan is not part of
+// it: what a pattern sees at a line's end (`$`, a lookahead) changes when the rest arrives, and
+// the end of a line often comes in a read of its own (a terminal writes "\r\n" apart from the
+// text before it), so that line is scanned again.
 #include "process/output_matcher.hpp"
 
 #include <algorithm>
@@ -79,7 +82,8 @@ Result<bool> search_pattern(std::string_view text, const boost::regex& pattern) 
 std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool final) {
   if (!error_.empty()) return std::nullopt;
   const uint64_t end = buffer.end_offset();
-  if (end <= scanned_ && !final) return std::nullopt;
+  if (end <= seen_ && !final) return std::nullopt;
+  seen_ = std::max(seen_, end);
   uint64_t start = std::max(since_, buffer.begin_offset());
   if (scanned_ > kOverlap) start = std::max(start, scanned_ - kOverlap);
   if (start >= end) {
@@ -94,7 +98,16 @@ std::optional<StreamMatch> OutputMatcher::scan(const OutputBuffer& buffer, bool 
   auto slice = buffer.read(start, static_cast<std::size_t>(end - start));
   Projection p = project_text(slice.data);
   const uint64_t previous = scanned_;
-  scanned_ = end;
+  if (final) {
+    scanned_ = end;
+  } else {
+    // Up to the start of the last line, which may still grow (at most kOpenLineBytes of it
+    // stay open, so that a line without end is not scanned again and again whole).
+    const std::size_t newline = slice.data.rfind('\n');
+    const uint64_t line_start = newline == std::string::npos ? start : start + newline + 1;
+    const uint64_t open_floor = end > kOpenLineBytes ? end - kOpenLineBytes : 0;
+    scanned_ = std::max(previous, std::max(line_start, open_floor));
+  }
 
   boost::match_flag_type flags = boost::match_default;
   if (!at_line_start) flags |= boost::match_not_bol;

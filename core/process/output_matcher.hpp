@@ -45,10 +45,12 @@ struct StreamMatch {
 class OutputMatcher {
  public:
   static constexpr std::size_t kOverlap = 8192;
+  // Of a line that has not ended yet, at most this much is scanned again when more arrives.
+  static constexpr std::size_t kOpenLineBytes = 4096;
   static constexpr int kContextLines = 3;
 
   OutputMatcher(std::shared_ptr<const boost::regex> pattern, uint64_t since)
-      : pattern_(std::move(pattern)), since_(since), scanned_(since) {}
+      : pattern_(std::move(pattern)), since_(since), scanned_(since), seen_(since) {}
 
   // Looks for a match in the buffer's bytes after `since`, rescanning at most kOverlap bytes
   // before the end of the previous scan. final: the stream will not grow again, so `$` may
@@ -62,7 +64,11 @@ class OutputMatcher {
  private:
   std::shared_ptr<const boost::regex> pattern_;
   uint64_t since_;
+  // Matches that end at or before this were reported before, or could not be: everything up
+  // to the start of the last line scanned (or kOpenLineBytes before its end), whose end was
+  // there to be seen.
   uint64_t scanned_;
+  uint64_t seen_;  // the end of the buffer at the last scan
   std::string error_;
 };
 

@@ -107,6 +107,54 @@ TEST(OutputMatcher, UnfinishedLineDoesNotMatchDollarUntilFinal) {
   EXPECT_TRUE(m.scan(b, true));    // the process ended: the last line is complete
 }
 
+// A terminal writes the text of a line and its "\r\n" apart, so a read can end right after the
+// text: `$` cannot match there yet, and must once the end of the line arrives.
+TEST(OutputMatcher, ALineWhoseEndArrivesInTheNextChunkMatchesDollarThen) {
+  OutputBuffer b(1 << 16);
+  b.append(">>> ");
+  OutputMatcher m(re("^42$"), b.end_offset());
+  b.append("print(6*7)\r\n42");
+  EXPECT_FALSE(m.scan(b, false));
+  b.append("\r\n>>> ");
+  auto found = m.scan(b, false);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->text, "42");
+  EXPECT_EQ(found->line, 2u);
+
+  // The same after other lines (cat -A showing the Up key, as the keys test reads it).
+  OutputBuffer c(1 << 16);
+  OutputMatcher n(re("^<\\^\\[\\[A\\$$"), 0);
+  c.append("ready\r\n");
+  EXPECT_FALSE(n.scan(c, false));
+  c.append("<^[[A$");
+  EXPECT_FALSE(n.scan(c, false));
+  c.append("\r\n");
+  EXPECT_TRUE(n.scan(c, false));
+
+  // A lookahead that needs the next chunk.
+  OutputBuffer d(1 << 16);
+  OutputMatcher o(re("listening(?= on)"), 0);
+  d.append("server listening");
+  EXPECT_FALSE(o.scan(d, false));
+  d.append(" on 8080\n");
+  EXPECT_TRUE(o.scan(d, false));
+}
+
+// A line that never ends is not scanned again whole at each chunk: what stays open for a later
+// `$` or lookahead is at most kOpenLineBytes of it, beside the overlap.
+TEST(OutputMatcher, ALongOpenLineIsNotScannedAgainWhole) {
+  OutputBuffer b(1 << 24);
+  OutputMatcher m(re("b$"), 0);
+  for (int i = 0; i < 2000; ++i) {
+    b.append(std::string(4096, 'a'));
+    EXPECT_FALSE(m.scan(b, false));
+  }
+  b.append("b\n");
+  auto found = m.scan(b, false);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->begin, 2000u * 4096u);
+}
+
 TEST(OutputMatcher, FindsMatchesThatStraddleChunksAndIgnoresOutputBeforeSince) {
   OutputBuffer b(1 << 16);
   b.append("ready\n");
