@@ -15,16 +15,13 @@
 //     network) and starts the bridge on it, then sets no-new-privs and loads the seccomp filter
 //     (seccomp_filter.cpp) on itself, once: every launcher and command inherits both;
 //   - reports kReady on the control socket;
-//   - keeps one launcher forked ahead of the next command (the spare, spare_launcher()), which
-//     takes the next kLaunch message from the control socket itself; when the spare has taken
-//     one, forks the next spare. Without a spare (killed, or a fork failed) it reads the
-//     control socket itself and forks a launcher for each kLaunch with the descriptors that
-//     came with it, then a spare. It reaps launchers, and kills and reaps orphans (it is a
-//     subreaper, or the namespace's init) that a launcher killed from outside left behind;
+//   - for each kLaunch message on the control socket, forks a launcher with the descriptors
+//     that came with it; reaps launchers, and kills and reaps orphans (it is a subreaper, or
+//     the namespace's init) that a launcher killed from outside left behind;
 //   - on end of file on the control socket (the executor retired this supervisor, or is gone),
-//     takes no more commands, retires the spare and exits when its last launcher has (in the
-//     sandbox, that ends the namespace). The bridge dying retires the sandbox the same way: the
-//     executor starts a new one.
+//     takes no more commands and exits when its last launcher has (in the sandbox, that ends
+//     the namespace). The bridge dying retires the sandbox the same way: the executor starts a
+//     new one.
 //
 // A launcher (one per command, a forked copy of the supervisor) speaks to the executor on the
 // command's own channel (protocol.hpp): it makes a terminal for a PTY command (in the sandbox,
@@ -86,8 +83,6 @@ namespace job = pmcp::host::job;
 
 constexpr int kControl = proto::kControlFd;
 constexpr int kSweepBudgetMs = 2000;
-// The name (comm) of the spare launcher while it waits for a command.
-constexpr const char* kSpareName = "pmcp-spare";
 
 // Set once in main: the supervisor is the sandbox's init, in a PID namespace of its own.
 bool in_sandbox = false;
@@ -347,9 +342,10 @@ int open_terminal(const Spec& spec, int& slave) {
   return master;
 }
 
-// What a launcher does before it knows its command (see launcher()); returns its signalfd
-// (SIGCHLD and SIGTERM), or -1.
-int launcher_prologue(pid_t supervisor) {
+// A forked copy of the supervisor, for one command. fds: the command's channel, the spec, and for
+// pipes its stdin, stdout and stderr (else -1).
+[[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3], pid_t supervisor) {
+  close(kControl);
   // Its own session, out of the command's. Should the supervisor die, SIGTERM (on the signalfd
   // below, like SIGCHLD) ends the job.
   setsid();
@@ -362,19 +358,18 @@ int launcher_prologue(pid_t supervisor) {
   if (getppid() != supervisor) _exit(0);
   // Orphans of the command come to us, not to the supervisor.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  return signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
-}
+  const int sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
 
-// A forked copy of the supervisor, for one command, after launcher_prologue(). fds: the
-// command's channel, the spec, and for pipes its stdin, stdout and stderr (else -1).
-[[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3], int sigfd) {
-  close(kControl);
   Spec spec;
   const bool spec_ok = read_spec(spec_fd, spec);
   close(spec_fd);
   if (!spec_ok) {
     send_record(channel, proto::kFailedText, proto::kStageSandbox, 0,
                 "the process supervisor received a malformed launch request");
+    _exit(0);
+  }
+  if (sigfd < 0) {
+    send_record(channel, proto::kFailed, proto::kStageSetup, errno);
     _exit(0);
   }
 
@@ -521,51 +516,6 @@ bool receive_launch(int fds[5], int& count, bool& received) {
   return true;
 }
 
-// The spare launcher: a launcher forked ahead of its command, so that starting a command does
-// not wait for the supervisor to wake up and fork. It takes the next kLaunch from the control
-// socket itself (the supervisor does not read it meanwhile), tells the supervisor on `took` (a
-// socket; the supervisor then forks the next spare) and becomes that command's launcher. On end
-// of file on the control socket, on anything from the supervisor on `took` (it retires: no more
-// commands), or at the supervisor's end, it exits without a word; the supervisor sees `took`
-// close and, unless it retired, reads the control socket itself again.
-[[noreturn]] void spare_launcher(int took, pid_t supervisor) {
-  const int sigfd = launcher_prologue(supervisor);
-  if (sigfd < 0) _exit(0);
-  // Named apart while it waits (ps, and the tests that look for what a job left behind); a
-  // launcher again, by the supervisor's name, once it has a command.
-  char name[16] = {};
-  prctl(PR_GET_NAME, name);
-  prctl(PR_SET_NAME, kSpareName);
-  for (;;) {
-    pollfd fds[3] = {{kControl, POLLIN, 0}, {sigfd, POLLIN, 0}, {took, POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0) {
-      if (errno == EINTR) continue;
-      _exit(0);
-    }
-    if (fds[2].revents != 0) _exit(0);  // the supervisor retires, or is gone
-    if (fds[1].revents != 0) {
-      signalfd_siginfo si{};
-      while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        if (si.ssi_signo == SIGTERM) _exit(0);  // the supervisor is gone
-      }
-    }
-    if (fds[0].revents == 0) continue;
-    int got[5] = {-1, -1, -1, -1, -1};
-    int count = 0;
-    bool received = false;
-    if (!receive_launch(got, count, received)) _exit(0);  // end of file: no more commands
-    if (!received) continue;                              // nothing, or a malformed message
-    const char byte = 1;
-    while (write(took, &byte, 1) < 0 && errno == EINTR) {
-    }
-    close(took);
-    prctl(PR_SET_NAME, name);
-    const int stdio[3] = {count == 5 ? got[2] : -1, count == 5 ? got[3] : -1,
-                          count == 5 ? got[4] : -1};
-    launcher(got[0], got[1], stdio, sigfd);
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -616,64 +566,20 @@ int main(int argc, char** argv) {
   const pid_t self = getpid();
   std::set<pid_t> launchers;
   bool accepting = true;
-  // The spare launcher (see spare_launcher) and our end of its `took` socket. While there is
-  // one, it reads the control socket and the supervisor does not.
-  pid_t spare = -1;
-  int spare_took = -1;
-  const auto start_spare = [&] {
-    int took[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, took) < 0) return;
-    const pid_t pid = fork();
-    if (pid == 0) {
-      close(sigfd);
-      close(took[0]);
-      spare_launcher(took[1], self);
-    }
-    close(took[1]);
-    if (pid < 0) {
-      close(took[0]);
-      return;  // the supervisor forks per command, as without a spare
-    }
-    spare = pid;
-    spare_took = took[0];
-    launchers.insert(pid);
-  };
-  const auto stop_accepting = [&] {
-    accepting = false;
-    close(kControl);
-    // A spare would still take commands from the control socket: told so, it goes, unless it
-    // has just taken one (then it is a launcher like any other, and its byte is on the way).
-    if (spare_took >= 0) shutdown(spare_took, SHUT_WR);
-  };
-  start_spare();
   for (;;) {
-    pollfd fds[3] = {{accepting && spare < 0 ? kControl : -1, POLLIN, 0},
-                     {sigfd, POLLIN, 0},
-                     {spare_took, POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0) {
+    pollfd fds[2] = {{accepting ? kControl : -1, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
-    if (spare_took >= 0 && fds[2].revents != 0) {
-      char byte = 0;
-      ssize_t n;
-      while ((n = read(spare_took, &byte, 1)) < 0 && errno == EINTR) {
-      }
-      close(spare_took);
-      spare_took = -1;
-      spare = -1;
-      // It took a command: the next spare. Else it is gone without one (end of file on the
-      // control socket, or killed): the supervisor reads the socket itself again, and starts
-      // a spare after the next command it launches.
-      if (n == 1 && accepting) start_spare();
-    }
-    if (accepting && spare < 0 && fds[0].revents != 0) {
+    if (accepting && fds[0].revents != 0) {
       for (;;) {
         int got[5] = {-1, -1, -1, -1, -1};
         int count = 0;
         bool received = false;
         if (!receive_launch(got, count, received)) {
-          stop_accepting();
+          accepting = false;
+          close(kControl);
           break;
         }
         if (!received) {
@@ -685,13 +591,7 @@ int main(int argc, char** argv) {
         const pid_t pid = fork();
         if (pid == 0) {
           close(sigfd);
-          if (spare_took >= 0) close(spare_took);
-          const int launcher_sigfd = launcher_prologue(self);
-          if (launcher_sigfd < 0) {
-            send_record(got[0], proto::kFailed, proto::kStageSetup, errno);
-            _exit(0);
-          }
-          launcher(got[0], got[1], stdio, launcher_sigfd);
+          launcher(got[0], got[1], stdio, self);
         }
         if (pid < 0) {
           send_record(got[0], proto::kFailed, proto::kStageFork, errno);
@@ -700,7 +600,6 @@ int main(int argc, char** argv) {
         }
         for (int i = 0; i < count; ++i) close(got[i]);
       }
-      if (accepting && spare < 0) start_spare();
     }
     if (fds[1].revents != 0) {
       job::drain_signalfd(sigfd);
@@ -714,7 +613,8 @@ int main(int argc, char** argv) {
         if (r == bridge && accepting) {
           // No network any more: retire this sandbox; the executor starts a new one.
           bridge = -1;
-          stop_accepting();
+          accepting = false;
+          close(kControl);
         }
       }
       if (lost_launcher) {
