@@ -765,7 +765,7 @@ bool HostExecutor::on_status(Proc& p) {
     if (n > 0) continue;  // a short message: not ours
     // End of file (or a broken socket): the supervisor has exited.
     const uint64_t token = p.token;
-    on_supervisor_gone(p);  // may finish (and free) p
+    on_channel_end(p);  // may finish (and free) p
     return live_.count(token) != 0;
   }
 }
@@ -841,11 +841,17 @@ bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view t
         p.term_signal = 0;
         p.exit_message = "unexpected wait status " + std::to_string(st);
       }
-      std::lock_guard<std::mutex> lock(mu_);
-      p.state = State::kExited;
-      p.in_buf.clear();
-      p.in_off = 0;
-      return true;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        p.state = State::kExited;
+        p.in_buf.clear();
+        p.in_off = 0;
+      }
+      // The launcher's last word: it has swept the job and now exits. Its end of the channel
+      // closes only after the kernel has torn its address space down (about 0.1 ms), so the
+      // channel ends here, not at that end of file.
+      on_channel_end(p);  // may finish (and free) p
+      return false;
     }
     default:
       log(PMCP_LOG_WARN, "unknown record " + std::to_string(r.kind) + " from the supervisor");
@@ -853,7 +859,7 @@ bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view t
   }
 }
 
-void HostExecutor::on_supervisor_gone(Proc& p) {
+void HostExecutor::on_channel_end(Proc& p) {
   epoll_del(p.sock);
   {
     std::lock_guard<std::mutex> lock(mu_);

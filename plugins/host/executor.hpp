@@ -84,9 +84,10 @@ class HostExecutor final : public sdk::ExecutorBase {
   void handle_event(uint64_t tag, uint32_t events);
   bool on_status(Proc& p);
   // sender: the pid the kernel attached (sandboxed commands), or 0; passed: a descriptor that
-  // came with the record, or -1 (on_record owns it).
+  // came with the record, or -1 (on_record owns it). False: stop reading, p may be gone.
   bool on_record(Proc& p, const proto::Record& r, std::string_view text, pid_t sender, int passed);
-  void on_supervisor_gone(Proc& p);  // the launcher closed the command's channel
+  // The command's channel is done: the launcher reported the exit, or closed it (killed).
+  void on_channel_end(Proc& p);
   void read_output(Proc& p, bool is_stderr, std::size_t max_bytes);
   void close_output(Proc& p, bool is_stderr);
   void flush_stdin_locked(Proc& p);

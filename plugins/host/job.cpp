@@ -71,20 +71,31 @@ int kill_children() {
   return for_each_child([](pid_t pid, void*) { kill(pid, SIGKILL); }, nullptr);
 }
 
+namespace {
+
+// Reaps every child that has ended. True when there is no child left at all (ECHILD).
+bool reap_ended() {
+  for (;;) {
+    const pid_t r = waitpid(-1, nullptr, WNOHANG);
+    if (r > 0) continue;
+    if (r < 0 && errno == EINTR) continue;
+    return r < 0 && errno == ECHILD;
+  }
+}
+
+}  // namespace
+
 // Kills what is left of the job: its process group and every process that ended up as our
 // child, and reaps them all; gives up after budget_ms (a process stuck in the kernel).
+// Every process of the job is our descendant (we are its subreaper), so with no child left
+// nothing of it is left: the common end of a job costs no read of /proc.
 void sweep(pid_t group, int sigfd, int budget_ms) {
   const int64_t deadline = now_ms() + budget_ms;
   for (;;) {
     if (group > 0) kill(-group, SIGKILL);
+    if (reap_ended()) return;
     kill_children();
-    for (;;) {
-      const pid_t r = waitpid(-1, nullptr, WNOHANG);
-      if (r > 0) continue;
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0 && errno == ECHILD) return;  // nothing left at all
-      break;
-    }
+    if (reap_ended()) return;
     if (now_ms() >= deadline) return;
     pollfd p{sigfd, POLLIN, 0};
     poll(&p, 1, 20);
