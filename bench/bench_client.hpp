@@ -98,7 +98,8 @@ inline long open_fds(pid_t pid) {
 
 // The processes of the jobs that the server at `pid` runs: its descendants, without the host
 // executor's sandbox itself (bubblewrap, the sandbox's init and its network bridge), which
-// lives as long as the server. Launchers, supervisors and commands count.
+// lives as long as the server, and without the spare launcher that a supervisor keeps ready
+// for the next command. Launchers, supervisors and commands count.
 inline long job_process_count(pid_t pid) {
   struct Proc {
     pid_t ppid;
@@ -121,7 +122,7 @@ inline long job_process_count(pid_t pid) {
   }
   const auto sandbox_itself = [&](pid_t p, const Proc& proc) {
     if (proc.comm == "bwrap" && proc.ppid == pid) return true;  // bubblewrap
-    if (proc.comm == "pmcp-net-bridge") return true;
+    if (proc.comm == "pmcp-net-bridge" || proc.comm == "pmcp-spare") return true;
     auto parent = all.find(proc.ppid);  // the init: the child of bubblewrap
     return parent != all.end() && parent->second.comm == "bwrap" && parent->second.ppid == pid &&
            p != pid;

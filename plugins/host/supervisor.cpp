@@ -15,13 +15,16 @@
 //     network) and starts the bridge on it, then sets no-new-privs and loads the seccomp filter
 //     (seccomp_filter.cpp) on itself, once: every launcher and command inherits both;
 //   - reports kReady on the control socket;
-//   - for each kLaunch message on the control socket, forks a launcher with the descriptors
-//     that came with it; reaps launchers, and kills and reaps orphans (it is a subreaper, or
-//     the namespace's init) that a launcher killed from outside left behind;
+//   - keeps one launcher forked ahead of the next command, past its prologue (the spare,
+//     spare_launcher()); for each kLaunch message on the control socket, hands the descriptors
+//     that came with it to the spare and forks the next spare, or, without a spare (killed, or
+//     a fork failed), forks a launcher with them; reaps launchers, and kills and reaps orphans
+//     (it is a subreaper, or the namespace's init) that a launcher killed from outside left
+//     behind;
 //   - on end of file on the control socket (the executor retired this supervisor, or is gone),
-//     takes no more commands and exits when its last launcher has (in the sandbox, that ends
-//     the namespace). The bridge dying retires the sandbox the same way: the executor starts a
-//     new one.
+//     takes no more commands, lets the spare go, and exits when its last launcher has (in the
+//     sandbox, that ends the namespace). The bridge dying retires the sandbox the same way: the
+//     executor starts a new one.
 //
 // A launcher (one per command, a forked copy of the supervisor) speaks to the executor on the
 // command's own channel (protocol.hpp): it makes a terminal for a PTY command (in the sandbox,
@@ -84,6 +87,8 @@ namespace job = pmcp::host::job;
 
 constexpr int kControl = proto::kControlFd;
 constexpr int kSweepBudgetMs = 2000;
+// The name (comm) of the spare launcher while it waits for a command.
+constexpr const char* kSpareName = "pmcp-spare";
 
 // Set once in main: the supervisor is the sandbox's init, in a PID namespace of its own.
 bool in_sandbox = false;
@@ -343,10 +348,9 @@ int open_terminal(const Spec& spec, int& slave) {
   return master;
 }
 
-// A forked copy of the supervisor, for one command. fds: the command's channel, the spec, and for
-// pipes its stdin, stdout and stderr (else -1).
-[[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3], pid_t supervisor) {
-  close(kControl);
+// What a launcher does before it knows its command (see launcher()); returns its signalfd
+// (SIGCHLD and SIGTERM), or -1.
+int launcher_prologue(pid_t supervisor) {
   // Its own session, out of the command's. Should the supervisor die, SIGTERM (on the signalfd
   // below, like SIGCHLD) ends the job.
   setsid();
@@ -359,18 +363,19 @@ int open_terminal(const Spec& spec, int& slave) {
   if (getppid() != supervisor) _exit(0);
   // Orphans of the command come to us, not to the supervisor.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  const int sigfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
+  return signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
+}
 
+// A forked copy of the supervisor, for one command, after launcher_prologue() and without the
+// supervisor's descriptors. fds: the command's channel, the spec, and for pipes its stdin,
+// stdout and stderr (else -1).
+[[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3], int sigfd) {
   Spec spec;
   const bool spec_ok = read_spec(spec_fd, spec);
   close(spec_fd);
   if (!spec_ok) {
     send_record(channel, proto::kFailedText, proto::kStageSandbox, 0,
                 "the process supervisor received a malformed launch request");
-    _exit(0);
-  }
-  if (sigfd < 0) {
-    send_record(channel, proto::kFailed, proto::kStageSetup, errno);
     _exit(0);
   }
 
@@ -485,9 +490,10 @@ int open_terminal(const Spec& spec, int& slave) {
 
 // ---- the supervisor ----
 
-// Takes one kLaunch message from the control socket. Returns false on end of file; sets
-// `received` when a well-formed request came, with its descriptors in fds (5 or 2 of them).
-bool receive_launch(int fds[5], int& count, bool& received) {
+// Takes one kLaunch message from `from` (the control socket, or a spare's hand-off socket).
+// Returns false on end of file; sets `received` when a well-formed request came, with its
+// descriptors in fds (5 or 2 of them).
+bool receive_launch(int from, int fds[5], int& count, bool& received) {
   received = false;
   proto::Record r{};
   char control[CMSG_SPACE(5 * sizeof(int))];
@@ -497,7 +503,7 @@ bool receive_launch(int fds[5], int& count, bool& received) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
-  const ssize_t n = recvmsg(kControl, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  const ssize_t n = recvmsg(from, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0) return errno == EAGAIN || errno == EINTR;
   if (n == 0) return false;
   count = 0;
@@ -519,6 +525,68 @@ bool receive_launch(int fds[5], int& count, bool& received) {
     for (int i = 0; i < count; ++i) close(fds[i]);
   }
   return true;
+}
+
+// Passes a launch (its descriptors: 2 or 5) to the spare over `hand`. False when the spare is
+// gone (the caller then forks a launcher itself).
+bool hand_over(int hand, const int fds[5], int count) {
+  const proto::Record r{proto::kLaunch, 0, 0};
+  char control[CMSG_SPACE(5 * sizeof(int))] = {};
+  iovec iov{const_cast<proto::Record*>(&r), sizeof r};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(static_cast<std::size_t>(count) * sizeof(int));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(static_cast<std::size_t>(count) * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds, static_cast<std::size_t>(count) * sizeof(int));
+  for (;;) {
+    if (sendmsg(hand, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(sizeof r))
+      return true;
+    if (errno != EINTR) return false;
+  }
+}
+
+// The spare launcher: a launcher forked ahead of its command, past its prologue, so that
+// starting a command does not wait for a fork of the supervisor. It never holds the control
+// socket: the supervisor reads every launch and hands the next one over on `hand` (a socket
+// pair of their own), then forks the next spare. End of file on `hand` (the supervisor retires,
+// or is gone) or the supervisor's death ends a spare that has no command yet, without a word.
+[[noreturn]] void spare_launcher(int hand, pid_t supervisor) {
+  const int sigfd = launcher_prologue(supervisor);
+  if (sigfd < 0) _exit(0);
+  // Named apart while it waits (ps, and the tests that look for what a job left behind); by the
+  // supervisor's name again once it has a command.
+  char name[16] = {};
+  prctl(PR_GET_NAME, name);
+  prctl(PR_SET_NAME, kSpareName);
+  for (;;) {
+    pollfd fds[2] = {{hand, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      _exit(0);
+    }
+    if (fds[1].revents != 0) {
+      signalfd_siginfo si{};
+      while (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        if (si.ssi_signo == SIGTERM) _exit(0);  // the supervisor is gone
+      }
+    }
+    if (fds[0].revents == 0) continue;
+    int got[5] = {-1, -1, -1, -1, -1};
+    int count = 0;
+    bool received = false;
+    if (!receive_launch(hand, got, count, received)) _exit(0);  // no more commands
+    if (!received) continue;
+    close(hand);
+    prctl(PR_SET_NAME, name);
+    const int stdio[3] = {count == 5 ? got[2] : -1, count == 5 ? got[3] : -1,
+                          count == 5 ? got[4] : -1};
+    launcher(got[0], got[1], stdio, sigfd);
+  }
 }
 
 }  // namespace
@@ -571,6 +639,39 @@ int main(int argc, char** argv) {
   const pid_t self = getpid();
   std::set<pid_t> launchers;
   bool accepting = true;
+  // The spare launcher (see spare_launcher) and our end of its hand-off socket.
+  pid_t spare = -1;
+  int hand = -1;
+  const auto drop_spare = [&] {
+    if (hand >= 0) close(hand);
+    hand = -1;
+    spare = -1;
+  };
+  const auto start_spare = [&] {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) return;
+    const pid_t pid = fork();
+    if (pid == 0) {
+      close(sigfd);
+      close(kControl);
+      close(pair[0]);
+      spare_launcher(pair[1], self);
+    }
+    close(pair[1]);
+    if (pid < 0) {
+      close(pair[0]);
+      return;  // a launcher is forked per command, as without a spare
+    }
+    spare = pid;
+    hand = pair[0];
+    launchers.insert(pid);
+  };
+  const auto stop_accepting = [&] {
+    accepting = false;
+    close(kControl);
+    drop_spare();  // end of file on its socket: a spare without a command goes
+  };
+  start_spare();
   for (;;) {
     pollfd fds[2] = {{accepting ? kControl : -1, POLLIN, 0}, {sigfd, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
@@ -582,21 +683,34 @@ int main(int argc, char** argv) {
         int got[5] = {-1, -1, -1, -1, -1};
         int count = 0;
         bool received = false;
-        if (!receive_launch(got, count, received)) {
-          accepting = false;
-          close(kControl);
+        if (!receive_launch(kControl, got, count, received)) {
+          stop_accepting();
           break;
         }
         if (!received) {
           if (count == 0) break;  // nothing more for now
           continue;
         }
+        if (spare > 0 && hand_over(hand, got, count)) {
+          drop_spare();  // a launcher now
+          for (int i = 0; i < count; ++i) close(got[i]);
+          // Let it run before the next spare is forked: the hand-off woke it on this CPU.
+          sched_yield();
+          continue;
+        }
+        drop_spare();  // gone (it is reaped below)
         const int stdio[3] = {count == 5 ? got[2] : -1, count == 5 ? got[3] : -1,
                               count == 5 ? got[4] : -1};
         const pid_t pid = fork();
         if (pid == 0) {
           close(sigfd);
-          launcher(got[0], got[1], stdio, self);
+          close(kControl);
+          const int launcher_sigfd = launcher_prologue(self);
+          if (launcher_sigfd < 0) {
+            send_record(got[0], proto::kFailed, proto::kStageSetup, errno);
+            _exit(0);
+          }
+          launcher(got[0], got[1], stdio, launcher_sigfd);
         }
         if (pid < 0) {
           send_record(got[0], proto::kFailed, proto::kStageFork, errno);
@@ -605,6 +719,7 @@ int main(int argc, char** argv) {
         }
         for (int i = 0; i < count; ++i) close(got[i]);
       }
+      if (accepting && spare < 0) start_spare();
     }
     if (fds[1].revents != 0) {
       job::drain_signalfd(sigfd);
@@ -615,11 +730,11 @@ int main(int argc, char** argv) {
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         if (launchers.erase(r) != 0 && WIFSIGNALED(st)) lost_launcher = true;
+        if (r == spare) drop_spare();  // gone without a command: the next launch forks one
         if (r == bridge && accepting) {
           // No network any more: retire this sandbox; the executor starts a new one.
           bridge = -1;
-          accepting = false;
-          close(kControl);
+          stop_accepting();
         }
       }
       if (lost_launcher) {

@@ -306,6 +306,8 @@ bool is_executor_itself(pid_t pid) {
   const std::string comm = comm_of(pid);
   if (comm == "bwrap" || comm == "pmcp-net-bridge") return true;
   const pid_t parent = parent_of(pid);
+  // The supervisor's spare launcher, forked ahead of the next command.
+  if (comm == "pmcp-spare" && comm_of(parent).starts_with("pmcp-host-sup")) return true;
   return comm_of(parent) == "bwrap" || (comm.starts_with("pmcp-host-sup") && parent == getpid());
 }
 
@@ -746,6 +748,43 @@ TEST_P(HostExecutorTest, ADescendantThatLeftTheSessionIsKilledAtTheExit) {
     ASSERT_EQ(inits.size(), 1u);
   }
   EXPECT_TRUE(all_gone({sandboxed() ? host_pid(inits[0], daemon) : daemon}, 2s));
+  EXPECT_TRUE(eventually(2s, [] { return leftovers().empty(); }))
+      << "still alive: " << alive_list(leftovers());
+}
+
+// The supervisor forks a launcher ahead of the next command (the spare) and hands it the next
+// launch. Killed from outside, it is missed by nobody: the supervisor launches the next command
+// itself and forks a new spare after it.
+std::vector<pid_t> spares() {
+  std::vector<pid_t> out;
+  for (pid_t p : descendants_of(getpid())) {
+    if (comm_of(p) == "pmcp-spare") out.push_back(p);
+  }
+  return out;
+}
+
+TEST_P(HostExecutorTest, ASpareLauncherKilledFromOutsideIsReplaced) {
+  Record first = run(1, {"/bin/sh", "-c", "echo one"});
+  EXPECT_EQ(first.code, 0);
+  EXPECT_EQ(first.out, "one\n");
+  ASSERT_TRUE(eventually(2s, [] { return spares().size() == 1; }))
+      << spares().size() << " spare launchers";
+  const pid_t spare = spares()[0];
+  ASSERT_EQ(kill(spare, SIGKILL), 0);
+  ASSERT_TRUE(all_gone({spare}, 2s));
+  for (uint64_t id = 2; id < 5; ++id) {
+    const Record r = run(id, {"/bin/sh", "-c", "echo again"});
+    EXPECT_EQ(r.spawn_status, PMCP_OK) << r.spawn_message;
+    EXPECT_EQ(r.code, 0);
+    EXPECT_EQ(r.out, "again\n");
+  }
+  EXPECT_TRUE(eventually(2s,
+                         [&] {
+                           const auto now = spares();
+                           return now.size() == 1 && now[0] != spare;
+                         }))
+      << spares().size() << " spare launchers";
+  // A launcher reports the exit just before its own end.
   EXPECT_TRUE(eventually(2s, [] { return leftovers().empty(); }))
       << "still alive: " << alive_list(leftovers());
 }

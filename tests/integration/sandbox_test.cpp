@@ -626,6 +626,75 @@ TEST_F(SandboxTest, ASandboxThatWasKilledIsReplacedAtTheNextCommand) {
   EXPECT_NE(after[0], before[0]);
 }
 
+// The live processes named `comm` below this test process (never those of another test that
+// runs at the same time).
+std::vector<pid_t> descendants_named(const std::string& comm) {
+  struct Proc {
+    long ppid = 0;
+    std::string comm;
+    char state = 0;
+  };
+  std::map<long, Proc> all;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const std::size_t open = line.find('(');
+    const std::size_t close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    Proc p;
+    p.comm = line.substr(open + 1, close - open - 1);
+    if (std::sscanf(line.c_str() + close + 1, " %c %ld", &p.state, &p.ppid) != 2) continue;
+    all[std::stol(name)] = p;
+  }
+  std::vector<pid_t> out;
+  for (const auto& [pid, p] : all) {
+    if (p.comm != comm || p.state == 'Z') continue;
+    long up = p.ppid;
+    for (int hops = 0; up > 1 && up != getpid() && hops < 64; ++hops) {
+      auto it = all.find(up);
+      if (it == all.end()) break;
+      up = it->second.ppid;
+    }
+    if (up == getpid()) out.push_back(static_cast<pid_t>(pid));
+  }
+  return out;
+}
+
+// The bridge's end retires the sandbox: its supervisor takes no more commands and lets the
+// spare launcher it keeps forked for the next one go (it has none yet). The whole sandbox ends,
+// and the next command starts in a new one.
+TEST_F(SandboxTest, ASandboxWhoseBridgeDiedEndsWithItsSpareAndIsReplaced) {
+  ASSERT_EQ(create(""), PMCP_OK) << err_;
+  EXPECT_EQ(sh("echo one"), "one\n");
+  const std::vector<pid_t> before = bubblewraps();
+  ASSERT_EQ(before.size(), 1u);
+  const std::vector<pid_t> bridges = descendants_named("pmcp-net-bridge");
+  ASSERT_EQ(bridges.size(), 1u);
+  // The next spare is forked after a command is handed over.
+  bool spare = false;
+  for (int i = 0; i < 200 && !spare; ++i) {
+    spare = descendants_named("pmcp-spare").size() == 1;
+    if (!spare) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(spare) << descendants_named("pmcp-spare").size() << " spare launchers";
+  for (pid_t p : bridges) kill(p, SIGKILL);
+  // The supervisor retires; with no command running it ends, and bubblewrap with it.
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; ++i) {
+    gone = bubblewraps().empty();
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "the retired sandbox is still there";
+  EXPECT_TRUE(descendants_named("pmcp-spare").empty());
+  EXPECT_EQ(sh("echo two"), "two\n");
+  const std::vector<pid_t> after = bubblewraps();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+}
+
 // ---- fail closed ----
 
 TEST_F(SandboxTest, WithoutBubblewrapEverySpawnIsRefusedWithTheReason) {
