@@ -57,9 +57,9 @@ void close_fd(int& fd) noexcept {
   }
 }
 
+// For a pipe end just made: its only status flag is the access mode, which F_SETFL keeps.
 void set_nonblocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+  if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
     throw os_error(PMCP_ERR_IO, "cannot make a descriptor non-blocking", errno);
 }
 
