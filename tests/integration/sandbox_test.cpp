@@ -590,8 +590,15 @@ TEST_F(SandboxTest, ADeniedPathThatAppearsLaterIsProtectedFromTheNextCommand) {
   EXPECT_HAS(g_log, "new sandbox");
 }
 
-std::vector<pid_t> bubblewraps() {
-  std::vector<pid_t> out;
+// Every live process: its parent, name (comm) and state, from /proc/PID/stat.
+struct ProcEntry {
+  long ppid = 0;
+  std::string comm;
+  char state = 0;
+};
+
+std::map<long, ProcEntry> process_table() {
+  std::map<long, ProcEntry> all;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
     const std::string name = e.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -601,12 +608,20 @@ std::vector<pid_t> bubblewraps() {
     const std::size_t open = line.find('(');
     const std::size_t close = line.rfind(')');
     if (open == std::string::npos || close == std::string::npos) continue;
-    long ppid = 0;
-    char state = 0;
-    if (line.substr(open + 1, close - open - 1) == "bwrap" &&
-        std::sscanf(line.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 && ppid == getpid() &&
-        state != 'Z')
-      out.push_back(static_cast<pid_t>(std::stol(name)));
+    ProcEntry p;
+    p.comm = line.substr(open + 1, close - open - 1);
+    if (std::sscanf(line.c_str() + close + 1, " %c %ld", &p.state, &p.ppid) != 2) continue;
+    all[std::stol(name)] = p;
+  }
+  return all;
+}
+
+// The bubblewraps that this test process started (never those of another test).
+std::vector<pid_t> bubblewraps() {
+  std::vector<pid_t> out;
+  for (const auto& [pid, p] : process_table()) {
+    if (p.comm == "bwrap" && p.ppid == getpid() && p.state != 'Z')
+      out.push_back(static_cast<pid_t>(pid));
   }
   return out;
 }
@@ -629,26 +644,7 @@ TEST_F(SandboxTest, ASandboxThatWasKilledIsReplacedAtTheNextCommand) {
 // The live processes named `comm` below this test process (never those of another test that
 // runs at the same time).
 std::vector<pid_t> descendants_named(const std::string& comm) {
-  struct Proc {
-    long ppid = 0;
-    std::string comm;
-    char state = 0;
-  };
-  std::map<long, Proc> all;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = e.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    const std::size_t open = line.find('(');
-    const std::size_t close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    Proc p;
-    p.comm = line.substr(open + 1, close - open - 1);
-    if (std::sscanf(line.c_str() + close + 1, " %c %ld", &p.state, &p.ppid) != 2) continue;
-    all[std::stol(name)] = p;
-  }
+  const std::map<long, ProcEntry> all = process_table();
   std::vector<pid_t> out;
   for (const auto& [pid, p] : all) {
     if (p.comm != comm || p.state == 'Z') continue;
