@@ -1,5 +1,5 @@
-// pmcp-net-bridge: runs inside a sandbox's network namespace and forwards every TCP connection
-// it accepts on loopback, byte for byte, to the filtering proxy's unix socket, which is the
+// pmcp-net-bridge: runs inside a sandbox's network namespace and hands every TCP connection it
+// accepts on loopback to the filtering proxy over the proxy's unix socket, which is the
 // namespace's only way out. Commands in the sandbox use it as their HTTP(S)/SOCKS5 proxy.
 //
 //   pmcp-net-bridge --listen 127.0.0.1:PORT [--listen [::1]:PORT ...] --connect PROXY_SOCKET
@@ -11,10 +11,11 @@
 // to stdout as "listening on ADDRESS:PORT" before the ready byte. It runs until it is killed.
 //
 // It is linked statically and uses only system calls (no name service, no dynamic loading), so
-// the same binary runs in any Linux image whatever its libc. One thread, epoll edge-triggered;
-// per connection and direction the bytes move socket -> pipe -> socket with splice(2), so they
-// are never copied into this process (a 256 KiB buffer is used instead where a pipe cannot be
-// made or splice is refused); a half-close is passed on to the other side.
+// the same binary runs in any Linux image whatever its libc. One thread, epoll. It carries no
+// bytes itself: each connection it accepts is handed to the proxy whole, as the first thing on
+// a unix connection of its own (one NUL byte with the TCP socket attached, SCM_RIGHTS), and the
+// proxy serves that socket directly. So bytes cross one relay (the proxy's), not two, and a
+// half-close or a reset reaches the proxy as it happened.
 //
 // Exit codes: 2 bad arguments, 3 a listener cannot be bound, 4 the ready byte cannot be written,
 // 1 an unexpected system failure. It does not exit on its own otherwise.
@@ -26,7 +27,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -35,7 +35,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,7 +44,6 @@ constexpr int kExitSystem = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitListen = 3;
 constexpr int kExitReady = 4;
-constexpr std::size_t kBufferBytes = 256 * 1024;
 
 const char kUsage[] =
     "usage: pmcp-net-bridge --listen ADDRESS:PORT [--listen ADDRESS:PORT ...] --connect "
@@ -117,64 +115,6 @@ uint16_t bound_port(int fd) {
                                        : reinterpret_cast<sockaddr_in*>(&a)->sin_port);
 }
 
-// Bytes travelling one way, from one socket to the other: through a pipe with splice(2), or,
-// when no pipe could be made or the kernel refuses to splice these sockets, through a buffer.
-struct Direction {
-  int pipe_read = -1;
-  int pipe_write = -1;
-  std::size_t capacity = kBufferBytes;  // of the pipe or the buffer
-  std::size_t held = 0;                 // bytes in the pipe
-  std::unique_ptr<char[]> buffer;       // the copying fallback
-  std::size_t begin = 0;
-  std::size_t end = 0;
-  bool eof = false;   // the source said end of file
-  bool shut = false;  // and it was passed on as shutdown(SHUT_WR)
-
-  Direction() {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-      use_buffer();
-      return;
-    }
-    pipe_read = fds[0];
-    pipe_write = fds[1];
-    fcntl(pipe_write, F_SETPIPE_SZ, static_cast<int>(kBufferBytes));  // may be refused
-    const int size = fcntl(pipe_write, F_GETPIPE_SZ);
-    capacity = size > 0 ? static_cast<std::size_t>(size) : 4096;
-  }
-  Direction(const Direction&) = delete;
-  Direction& operator=(const Direction&) = delete;
-  ~Direction() { close_pipe(); }
-
-  bool spliced() const { return pipe_read >= 0; }
-  void close_pipe() {
-    if (pipe_read >= 0) close(pipe_read);
-    if (pipe_write >= 0) close(pipe_write);
-    pipe_read = pipe_write = -1;
-  }
-  // Only before a byte went through the pipe.
-  void use_buffer() {
-    close_pipe();
-    capacity = kBufferBytes;
-    buffer.reset(new char[kBufferBytes]);
-  }
-};
-
-struct Connection;
-
-// What an epoll event points at: a listener (connection == nullptr) or one side of a connection.
-struct Tag {
-  Connection* connection = nullptr;
-  int side = 0;
-};
-
-struct Connection {
-  int fd[2] = {-1, -1};  // 0: the TCP client, 1: the proxy's unix socket
-  Direction way[2];      // way[s] reads fd[s] and writes fd[1 - s]
-  Tag tag[2];
-  bool dead = false;
-};
-
 class Bridge {
  public:
   Bridge(std::vector<Listen> listens, sockaddr_un proxy)
@@ -183,9 +123,8 @@ class Bridge {
   int run() {
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_ < 0) return fail("epoll_create1");
-    listen_tags_.resize(listens_.size());
     watch_listeners(true);
-    std::vector<epoll_event> events(64);
+    std::vector<epoll_event> events(16);
     for (;;) {
       int timeout = -1;
       if (paused_until_ > 0) {
@@ -201,15 +140,7 @@ class Bridge {
         if (errno == EINTR) continue;
         return fail("epoll_wait");
       }
-      for (int i = 0; i < n; ++i) {
-        auto* tag = static_cast<Tag*>(events[i].data.ptr);
-        if (tag->connection == nullptr) {
-          accept_all(static_cast<std::size_t>(tag->side));
-        } else if (!tag->connection->dead) {
-          progress(*tag->connection, (events[i].events & EPOLLERR) != 0);
-        }
-      }
-      graveyard_.clear();
+      for (int i = 0; i < n && paused_until_ == 0; ++i) accept_all(events[i].data.u32);
     }
   }
 
@@ -228,10 +159,9 @@ class Bridge {
   void watch_listeners(bool on) {
     for (std::size_t i = 0; i < listens_.size(); ++i) {
       if (on) {
-        listen_tags_[i] = Tag{nullptr, static_cast<int>(i)};
         epoll_event ev{};
         ev.events = EPOLLIN;
-        ev.data.ptr = &listen_tags_[i];
+        ev.data.u32 = static_cast<uint32_t>(i);
         epoll_ctl(epoll_, EPOLL_CTL_ADD, listens_[i].fd, &ev);
       } else {
         epoll_ctl(epoll_, EPOLL_CTL_DEL, listens_[i].fd, nullptr);
@@ -253,143 +183,52 @@ class Bridge {
         }
         return;
       }
-      open_connection(client);
+      hand_over(client);
     }
   }
 
-  void open_connection(int client) {
+  // Hands the accepted connection to the proxy on a unix connection of its own, then lets go of
+  // both: from here on the proxy alone holds the client's socket.
+  void hand_over(int client) {
     const int one = 1;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     // The proxy accepts at once; a blocking connect keeps this simple and is never long.
     const int upstream = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (upstream < 0 ||
-        connect(upstream, reinterpret_cast<const sockaddr*>(&proxy_), sizeof proxy_) != 0 ||
-        fcntl(upstream, F_SETFL, fcntl(upstream, F_GETFL) | O_NONBLOCK) != 0) {
+        connect(upstream, reinterpret_cast<const sockaddr*>(&proxy_), sizeof proxy_) != 0) {
       std::fprintf(stderr, "pmcp-net-bridge: cannot connect to %s: %s\n", proxy_.sun_path,
                    std::strerror(errno));
-      if (upstream >= 0) close(upstream);
-      close(client);
-      return;
-    }
-    auto connection = std::make_unique<Connection>();
-    connection->fd[0] = client;
-    connection->fd[1] = upstream;
-    for (int s = 0; s < 2; ++s) {
-      connection->tag[s] = Tag{connection.get(), s};
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-      ev.data.ptr = &connection->tag[s];
-      epoll_ctl(epoll_, EPOLL_CTL_ADD, connection->fd[s], &ev);
-    }
-    Connection& c = *connection;
-    live_.push_back(std::move(connection));
-    progress(c, false);
-  }
-
-  enum class Step { idle, moved, failed };
-
-  static Step splice_step(Direction& d, int from, int to) {
-    Step step = Step::idle;
-    if (!d.eof && d.held < d.capacity) {
-      const ssize_t n = splice(from, nullptr, d.pipe_write, nullptr, d.capacity - d.held,
-                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n > 0) {
-        d.held += static_cast<std::size_t>(n);
-        step = Step::moved;
-      } else if (n == 0) {
-        d.eof = true;
-        step = Step::moved;
-      } else if (d.held == 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
-        d.use_buffer();  // these sockets cannot be spliced: copy from now on
-        return copy_step(d, from, to);
-      } else if (errno != EAGAIN && errno != EINTR) {
-        return Step::failed;
+    } else {
+      char marker = '\0';
+      iovec iov{&marker, 1};
+      char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &client, sizeof client);
+      ssize_t n;
+      do {
+        n = sendmsg(upstream, &msg, MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+      if (n != 1) {
+        std::fprintf(stderr, "pmcp-net-bridge: cannot pass a connection to %s: %s\n",
+                     proxy_.sun_path, std::strerror(errno));
       }
     }
-    if (d.held > 0) {
-      const ssize_t n =
-          splice(d.pipe_read, nullptr, to, nullptr, d.held, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n > 0) {
-        d.held -= static_cast<std::size_t>(n);
-        step = Step::moved;
-      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        return Step::failed;
-      }
-    }
-    return step;
-  }
-
-  static Step copy_step(Direction& d, int from, int to) {
-    Step step = Step::idle;
-    if (!d.eof && d.end < d.capacity) {
-      const ssize_t n = read(from, d.buffer.get() + d.end, d.capacity - d.end);
-      if (n > 0) {
-        d.end += static_cast<std::size_t>(n);
-        step = Step::moved;
-      } else if (n == 0) {
-        d.eof = true;
-        step = Step::moved;
-      } else if (errno != EAGAIN && errno != EINTR) {
-        return Step::failed;
-      }
-    }
-    if (d.begin < d.end) {
-      const ssize_t n = send(to, d.buffer.get() + d.begin, d.end - d.begin, MSG_NOSIGNAL);
-      if (n > 0) {
-        d.begin += static_cast<std::size_t>(n);
-        if (d.begin == d.end) d.begin = d.end = 0;
-        step = Step::moved;
-      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        return Step::failed;
-      }
-    }
-    return step;
-  }
-
-  // Moves what can move without blocking, until nothing does. With edge-triggered events that
-  // is required: a read stopped by a full buffer is retried when the write side drains.
-  void progress(Connection& c, bool error) {
-    if (error) return finish(c);
-    for (bool moved = true; moved;) {
-      moved = false;
-      for (int s = 0; s < 2; ++s) {
-        Direction& d = c.way[s];
-        const int from = c.fd[s];
-        const int to = c.fd[1 - s];
-        const Step step = d.spliced() ? splice_step(d, from, to) : copy_step(d, from, to);
-        if (step == Step::failed) return finish(c);
-        if (step == Step::moved) moved = true;
-        if (d.eof && d.held == 0 && d.begin == d.end && !d.shut) {
-          shutdown(to, SHUT_WR);
-          d.shut = true;
-        }
-      }
-    }
-    if (c.way[0].shut && c.way[1].shut) finish(c);
-  }
-
-  void finish(Connection& c) {
-    c.dead = true;
-    close(c.fd[0]);
-    close(c.fd[1]);
-    for (auto it = live_.begin(); it != live_.end(); ++it) {
-      if (it->get() == &c) {
-        // Freed after the current batch of events, which may still point at it.
-        graveyard_.push_back(std::move(*it));
-        *it = std::move(live_.back());
-        live_.pop_back();
-        break;
-      }
-    }
+    if (upstream >= 0) close(upstream);
+    close(client);
   }
 
   std::vector<Listen> listens_;
-  std::vector<Tag> listen_tags_;
   sockaddr_un proxy_;
   int epoll_ = -1;
   int64_t paused_until_ = 0;
-  std::vector<std::unique_ptr<Connection>> live_;
-  std::vector<std::unique_ptr<Connection>> graveyard_;
 };
 
 }  // namespace
@@ -399,12 +238,6 @@ int main(int argc, char** argv) {
   // through /proc/PID/mem or pidfd_getfd; we may open unix sockets, it may not.
   prctl(PR_SET_DUMPABLE, 0);
   signal(SIGPIPE, SIG_IGN);
-  // Each connection holds two sockets and two pipes: use the descriptors the hard limit allows.
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
   std::vector<Listen> listens;
   const char* connect_path = nullptr;
   int ready_fd = -1;

@@ -273,6 +273,9 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> serve() {
     bool filled = false;
     arm(options().handshake_timeout, false);
+    bool taken = false;
+    taken = co_await take_passed_connection();
+    if (!taken) co_return;
     filled = co_await fill(1);
     if (!filled) co_return;
     if (head_[0] == 0x05) {
@@ -281,6 +284,73 @@ class Session : public std::enable_shared_from_this<Session> {
     } else {
       co_await http();
     }
+  }
+
+  // pmcp-net-bridge hands over each connection it accepted in a sandbox: one NUL byte with
+  // the TCP socket attached (SCM_RIGHTS), first on a unix connection of its own (no client
+  // speaking HTTP or SOCKS5 begins with a NUL). From then on this session serves that socket,
+  // so the bytes cross this relay only. False when the connection is to be dropped.
+  awaitable<bool> take_passed_connection() {
+    int domain = 0;
+    socklen_t size = sizeof domain;
+    if (getsockopt(client_.native_handle(), SOL_SOCKET, SO_DOMAIN, &domain, &size) != 0 ||
+        domain != AF_UNIX)
+      co_return true;
+    auto [ec] = co_await client_.async_wait(asio::socket_base::wait_read, kAwait);
+    if (ec) co_return false;
+    char first = 1;
+    if (::recv(client_.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || first != '\0')
+      co_return true;  // a client of the unix socket itself (or its end: fill() sees that)
+    char byte = 1;
+    iovec iov{&byte, 1};
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    int passed = -1;
+    if (::recvmsg(client_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+          int fd = -1;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+          if (passed < 0)
+            passed = fd;
+          else
+            ::close(fd);
+        }
+      }
+    }
+    const int family = passed >= 0 ? tcp_stream_family(passed) : 0;
+    if (family == 0) {
+      if (passed >= 0) ::close(passed);
+      impl_.emit(LogLevel::warning,
+                 "dropped a unix connection that passed no TCP connection after its NUL byte");
+      co_return false;
+    }
+    client_ = ClientSocket(client_.get_executor(),
+                           asio::generic::stream_protocol(family, IPPROTO_TCP), passed);
+    co_return true;
+  }
+
+  // AF_INET or AF_INET6 for a TCP stream socket that does not listen, else 0.
+  static int tcp_stream_family(int fd) {
+    int domain = 0, type = 0, protocol = 0, listening = 1;
+    socklen_t size = sizeof(int);
+    const auto get = [&](int option, int& value) {
+      size = sizeof(int);
+      return getsockopt(fd, SOL_SOCKET, option, &value, &size) == 0;
+    };
+    if (!get(SO_DOMAIN, domain) || !get(SO_TYPE, type) || !get(SO_PROTOCOL, protocol) ||
+        !get(SO_ACCEPTCONN, listening))
+      return 0;
+    if ((domain != AF_INET && domain != AF_INET6) || type != SOCK_STREAM ||
+        protocol != IPPROTO_TCP || listening != 0)
+      return 0;
+    return domain;
   }
 
   // ---- the checked connect ----
