@@ -663,6 +663,94 @@ TEST_F(ProxyTest, ClientResetInTheMiddleOfADownloadEndsOnlyThatTunnel) {
   close(fd);
 }
 
+// ---- a connection handed over (what pmcp-net-bridge does) ----
+
+// Connects to the proxy's unix socket and passes `passed` after one NUL byte (SCM_RIGHTS).
+int pass_to_proxy(const std::string& socket_path, int passed) {
+  const int fd = connect_unix(socket_path);
+  if (fd < 0) return -1;
+  char marker = '\0';
+  iovec iov{&marker, 1};
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &passed, sizeof passed);
+  EXPECT_EQ(sendmsg(fd, &msg, MSG_NOSIGNAL), 1) << std::strerror(errno);
+  return fd;
+}
+
+// The proxy serves a TCP connection passed to it as its client: the unix connection it came
+// on is done, and the client's own socket gets the answers.
+TEST_F(ProxyTest, APassedTcpConnectionIsServedAsTheClient) {
+  LoopbackServer echo_server(echo);
+  auto proxy = start({.allowed_domains = {"127.0.0.1"}});
+  // A loopback TCP connection: `client` plays the command, `accepted` is what a bridge accepts.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof a;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &length), 0);
+  const int client = connect_tcp("127.0.0.1", ntohs(a.sin_port));
+  ASSERT_GE(client, 0);
+  const int accepted = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  close(listener);
+  ASSERT_GE(accepted, 0);
+  const int carrier = pass_to_proxy(dir.path + "/proxy.sock", accepted);
+  close(accepted);
+  ASSERT_GE(carrier, 0);
+  EXPECT_EQ(read_all(carrier), "");  // the proxy let go of the unix connection
+  close(carrier);
+  send_all(client, "CONNECT " + authority("127.0.0.1", echo_server.port()) + " HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(read_head(client), "HTTP/1.1 200 Connection Established\r\n\r\n");
+  send_all(client, "through a passed socket");
+  shutdown(client, SHUT_WR);
+  EXPECT_EQ(read_all(client), "through a passed socket");
+  close(client);
+}
+
+// Anything else after the NUL byte (no descriptor, a pipe, a listening socket) ends the unix
+// connection with a warning; the proxy goes on serving.
+TEST_F(ProxyTest, APassedDescriptorThatIsNoTcpConnectionIsDropped) {
+  LoopbackServer echo_server(echo);
+  auto proxy = start({.allowed_domains = {"127.0.0.1"}});
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  for (const int passed : {pipe_fds[0], listener}) {
+    const int carrier = pass_to_proxy(dir.path + "/proxy.sock", passed);
+    ASSERT_GE(carrier, 0);
+    EXPECT_EQ(read_all(carrier), "");
+    close(carrier);
+  }
+  // A NUL byte alone.
+  const int bare = connect_unix(dir.path + "/proxy.sock");
+  ASSERT_TRUE(send_all(bare, std::string(1, '\0')));
+  EXPECT_EQ(read_all(bare), "");
+  close(bare);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  close(listener);
+  EXPECT_TRUE(log.has(LogLevel::warning, "passed no TCP connection"));
+  auto [fd, head] = http_connect(authority("127.0.0.1", echo_server.port()));
+  EXPECT_EQ(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+  close(fd);
+}
+
 // ---- pmcp-net-bridge ----
 
 struct Child {
