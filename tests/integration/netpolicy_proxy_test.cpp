@@ -686,21 +686,33 @@ int pass_to_proxy(const std::string& socket_path, int passed) {
   return fd;
 }
 
+// A TCP socket listening on 127.0.0.1 on a free port; sets port. -1 on failure.
+int listen_loopback(int backlog, uint16_t& port) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof a;
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      listen(listener, backlog) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&a), &length) != 0) {
+    if (listener >= 0) close(listener);
+    return -1;
+  }
+  port = ntohs(a.sin_port);
+  return listener;
+}
+
 // The proxy serves a TCP connection passed to it as its client: the unix connection it came
 // on is done, and the client's own socket gets the answers.
 TEST_F(ProxyTest, APassedTcpConnectionIsServedAsTheClient) {
   LoopbackServer echo_server(echo);
   auto proxy = start({.allowed_domains = {"127.0.0.1"}});
   // A loopback TCP connection: `client` plays the command, `accepted` is what a bridge accepts.
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof a;
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 1), 0);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &length), 0);
-  const int client = connect_tcp("127.0.0.1", ntohs(a.sin_port));
+  uint16_t port = 0;
+  const int listener = listen_loopback(1, port);
+  ASSERT_GE(listener, 0);
+  const int client = connect_tcp("127.0.0.1", port);
   ASSERT_GE(client, 0);
   const int accepted = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
   close(listener);
@@ -725,12 +737,9 @@ TEST_F(ProxyTest, APassedDescriptorThatIsNoTcpConnectionIsDropped) {
   auto proxy = start({.allowed_domains = {"127.0.0.1"}});
   int pipe_fds[2];
   ASSERT_EQ(pipe(pipe_fds), 0);
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
-  ASSERT_EQ(listen(listener, 1), 0);
+  uint16_t port = 0;
+  const int listener = listen_loopback(1, port);
+  ASSERT_GE(listener, 0);
   for (const int passed : {pipe_fds[0], listener}) {
     const int carrier = pass_to_proxy(dir.path + "/proxy.sock", passed);
     ASSERT_GE(carrier, 0);
@@ -907,15 +916,9 @@ TEST_F(BridgeTest, CarriesEveryByteInOrderAndSurvivesAReset) {
 TEST_F(BridgeTest, ServesAnInheritedListenerAndWhatWaitedInItsBacklog) {
   LoopbackServer echo_server(echo);
   auto proxy = start({.allowed_domains = {"127.0.0.1"}});
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof a;
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 16), 0);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &length), 0);
-  const uint16_t port = ntohs(a.sin_port);
+  uint16_t port = 0;
+  const int listener = listen_loopback(16, port);
+  ASSERT_GE(listener, 0);
 
   const int early = connect_tcp("127.0.0.1", port);  // nobody accepts yet
   ASSERT_GE(early, 0);
