@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <random>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -188,6 +189,14 @@ struct HostExecutor::Proc {
   int out = -1;  // stdout pipe, or the PTY master
   int err = -1;  // stderr pipe
   int in = -1;   // stdin pipe (a PTY takes its input on the master)
+  // A terminal's slave, our own (TIOCGPTPEER). While we hold it the master never reads as
+  // ended, so that no end of file can overtake the command's last output (the kernel may
+  // report it before that output has reached the master). After the exit the end marker is
+  // written through it, behind everything the command wrote: the output ends at the marker.
+  int peer = -1;
+  std::size_t end_written = 0;  // bytes of the end marker written so far
+  bool ending = false;          // the end marker is being written or awaited
+  std::string held;             // output read after the marker was sent that may begin it
 
   State state = State::kQueued;  // written under mu_
   pid_t child = 0;  // the command's pid as the server sees it: kStarted's, or kPid's (sandbox)
@@ -212,7 +221,7 @@ struct HostExecutor::Proc {
   Proc(const Proc&) = delete;
   Proc& operator=(const Proc&) = delete;
   ~Proc() {
-    for (int* fd : {&child_sock, &child_in, &child_out, &child_err, &sock, &out, &err, &in})
+    for (int* fd : {&child_sock, &child_in, &child_out, &child_err, &sock, &out, &err, &in, &peer})
       close_fd(*fd);
   }
   // Once the launch is sent (or failed): the supervisor holds the command's ends now.
@@ -241,6 +250,14 @@ HostExecutor::HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink
                            "may run at once");
   }
   buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
+  {
+    // An APC string, which a terminal would ignore; the random part makes it unique.
+    std::random_device random;
+    static constexpr char kHex[] = "0123456789abcdef";
+    end_marker_ = "\x1b_pmcp-end-";
+    for (int i = 0; i < 32; ++i) end_marker_ += kHex[random() & 15];
+    end_marker_ += "\x1b\\";
+  }
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw os_error(PMCP_ERR_IO, "epoll_create1", errno);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -786,8 +803,12 @@ bool HostExecutor::on_record(Proc& p, const proto::Record& r, std::string_view t
       if (passed < 0) return true;
       const int flags = fcntl(passed, F_GETFL);
       if (flags >= 0) fcntl(passed, F_SETFL, flags | O_NONBLOCK);
+      // Our own slave descriptor; without it (a kernel older than 4.13) the output ends at the
+      // master's end of file, as before.
+      const int peer = ioctl(passed, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
       std::lock_guard<std::mutex> lock(mu_);
       p.out = passed;
+      p.peer = peer;
       // A resize that came before the terminal did.
       winsize ws{};
       ws.ws_col = p.cols;
@@ -883,10 +904,67 @@ void HostExecutor::on_channel_end(Proc& p) {
     p.state = State::kExited;
   }
   // Everything of the job has been killed; its output ends as soon as the kernel has closed
-  // the last writer. Do not wait forever for a writer that escaped.
+  // the last writer (a terminal's: at the end marker). Do not wait forever for a writer that
+  // escaped.
   p.has_deadline = true;
   p.deadline = Clock::now() + kDrainGrace;
+  if (p.pty && p.out >= 0 && p.peer >= 0) {
+    // Nothing of the command is left to use the terminal: its output processing (which could
+    // change the marker) goes off, and output stopped by XOFF starts again.
+    termios t{};
+    if (tcgetattr(p.peer, &t) == 0 && (t.c_oflag & OPOST) != 0) {
+      t.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+      tcsetattr(p.peer, TCSANOW, &t);
+    }
+    // TCOON alone restarts only what TCOOFF stopped; after a TCOOFF it restarts an XOFF too.
+    tcflow(p.peer, TCOOFF);
+    tcflow(p.peer, TCOON);
+    p.ending = true;
+    write_end_marker(p);
+    // The marker arrives like any output (EPOLLIN on the master).
+    if (p.peer >= 0) return;
+  }
   maybe_finish(p);
+}
+
+bool HostExecutor::write_end_marker(Proc& p) {
+  if (!p.ending || p.peer < 0 || p.end_written >= end_marker_.size()) return false;
+  const ssize_t n =
+      ::write(p.peer, end_marker_.data() + p.end_written, end_marker_.size() - p.end_written);
+  if (n > 0) {
+    p.end_written += static_cast<std::size_t>(n);
+    return true;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;  // after the next read
+  // The marker cannot be written: the output ends at the master's end of file instead.
+  log(PMCP_LOG_WARN, "process " + std::to_string(p.id) +
+                         ": cannot mark the end of its terminal: " + errno_text(errno));
+  p.ending = false;
+  p.held.clear();
+  close_fd(p.peer);
+  return false;
+}
+
+bool HostExecutor::take_until_end(Proc& p, std::string_view bytes) {
+  p.held.append(bytes);
+  const std::size_t at = p.held.find(end_marker_);
+  std::size_t pass = at;
+  if (at == std::string::npos) {
+    // Hold back the longest end that may begin the marker.
+    std::size_t keep = std::min(p.held.size(), end_marker_.size() - 1);
+    while (keep > 0 && p.held.compare(p.held.size() - keep, keep, end_marker_, 0, keep) != 0)
+      --keep;
+    pass = p.held.size() - keep;
+  }
+  if (pass > 0)
+    sink_.on_output(sink_.ctx, p.id, PMCP_STREAM_STDOUT,
+                    reinterpret_cast<const uint8_t*>(p.held.data()), pass);
+  p.held.erase(0, pass);
+  if (at == std::string::npos) return true;
+  // Whatever follows the marker was written after the exit, by nobody of the job.
+  p.held.clear();
+  close_output(p, false);
+  return false;
 }
 
 void HostExecutor::read_output(Proc& p, bool is_stderr, std::size_t max_bytes) {
@@ -896,12 +974,22 @@ void HostExecutor::read_output(Proc& p, bool is_stderr, std::size_t max_bytes) {
     const ssize_t n = ::read(fd, buffer_.get(), kReadChunk);
     if (n > 0) {
       total += static_cast<std::size_t>(n);
+      if (!is_stderr && p.ending) {
+        if (!take_until_end(p, std::string_view(reinterpret_cast<const char*>(buffer_.get()),
+                                                static_cast<std::size_t>(n))))
+          return;
+        write_end_marker(p);  // the rest of it, now that there is room
+        continue;
+      }
       sink_.on_output(sink_.ctx, p.id, is_stderr ? PMCP_STREAM_STDERR : PMCP_STREAM_STDOUT,
                       buffer_.get(), static_cast<std::size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && errno == EAGAIN) {
+      if (!is_stderr && write_end_marker(p)) continue;
+      return;
+    }
     // 0: end of file. EIO on a PTY master: every slave descriptor is closed, also the end.
     if (n < 0 && !(p.pty && errno == EIO))
       log(PMCP_LOG_WARN,
@@ -919,8 +1007,16 @@ void HostExecutor::close_output(Proc& p, bool is_stderr) {
   }
   epoll_del(p.out);
   if (p.pty) {
+    if (!p.held.empty()) {
+      // The marker never came (a drain deadline): what was held back is output too.
+      sink_.on_output(sink_.ctx, p.id, PMCP_STREAM_STDOUT,
+                      reinterpret_cast<const uint8_t*>(p.held.data()), p.held.size());
+      p.held.clear();
+    }
+    p.ending = false;
     // The master is also the input side and the resize handle.
     std::lock_guard<std::mutex> lock(mu_);
+    close_fd(p.peer);
     p.in_closed = true;
     p.in_buf.clear();
     p.in_off = 0;
@@ -1008,7 +1104,7 @@ void HostExecutor::finish(Proc& p) {
   if (p.in >= 0 && p.writable_watch && !p.pty) epoll_del(p.in);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int* fd : {&p.sock, &p.out, &p.err, &p.in}) close_fd(*fd);
+    for (int* fd : {&p.sock, &p.out, &p.err, &p.in, &p.peer}) close_fd(*fd);
     p.state = State::kExited;
     by_id_.erase(p.id);
     finished_.insert(p.id);
@@ -1025,7 +1121,7 @@ void HostExecutor::fail_start(Proc& p, int32_t status, const std::string& messag
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int* fd : {&p.sock, &p.out, &p.err, &p.in}) close_fd(*fd);
+    for (int* fd : {&p.sock, &p.out, &p.err, &p.in, &p.peer}) close_fd(*fd);
     p.state = State::kExited;
     by_id_.erase(p.id);
     finished_.insert(p.id);

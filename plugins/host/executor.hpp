@@ -89,6 +89,11 @@ class HostExecutor final : public sdk::ExecutorBase {
   // The command's channel is done: the launcher reported the exit, or closed it (killed).
   void on_channel_end(Proc& p);
   void read_output(Proc& p, bool is_stderr, std::size_t max_bytes);
+  // A terminal's last output, read after its end marker was written: passes on what precedes
+  // the marker. False once the marker was found (the output is closed).
+  bool take_until_end(Proc& p, std::string_view bytes);
+  // Writes what is left of the end marker through the terminal's peer; true if it wrote some.
+  bool write_end_marker(Proc& p);
   void close_output(Proc& p, bool is_stderr);
   void flush_stdin_locked(Proc& p);
   void want_writable(Proc& p, bool on);
@@ -138,6 +143,7 @@ class HostExecutor final : public sdk::ExecutorBase {
   // Executor thread only.
   std::unordered_map<uint64_t, std::unique_ptr<Proc>> live_;  // by token
   std::unique_ptr<uint8_t[]> buffer_;
+  std::string end_marker_;  // ends a terminal's output (random for each executor)
   std::thread thread_;
 };
 
