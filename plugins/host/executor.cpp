@@ -23,7 +23,11 @@
 #include <system_error>
 #include <utility>
 
+#include "pmcp/fd_passing.hpp"
+
 namespace pmcp::host {
+
+namespace fdpass = pmcp::fdpass;
 
 namespace {
 
@@ -758,18 +762,9 @@ bool HostExecutor::on_status(Proc& p) {
           ucred cred{};
           std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
           sender = cred.pid;
-        } else if (c->cmsg_type == SCM_RIGHTS) {
-          const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-          for (std::size_t i = 0; i < k; ++i) {
-            int fd = -1;
-            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (passed < 0)
-              passed = fd;
-            else
-              ::close(fd);
-          }
         }
       }
+      fdpass::take_fds(msg, &passed, 1);
     }
     if (n >= static_cast<ssize_t>(sizeof(proto::Record))) {
       proto::Record r{};

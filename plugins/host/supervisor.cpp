@@ -75,6 +75,7 @@
 #include <vector>
 
 #include "job.hpp"
+#include "pmcp/fd_passing.hpp"
 #include "protocol.hpp"
 #include "seccomp_filter.hpp"
 
@@ -84,6 +85,7 @@ namespace {
 
 namespace proto = pmcp::host::proto;
 namespace job = pmcp::host::job;
+namespace fdpass = pmcp::fdpass;
 
 constexpr int kControl = proto::kControlFd;
 constexpr int kSweepBudgetMs = 2000;
@@ -112,20 +114,8 @@ void send_record(int fd, int32_t kind, int32_t a, int32_t b, const std::string& 
 // Sends a Record with one descriptor attached.
 void send_fd(int fd, int32_t kind, int attached) {
   const proto::Record r{kind, 0, 0};
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  iovec iov{const_cast<proto::Record*>(&r), sizeof r};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &attached, sizeof(int));
-  while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
+  const fdpass::Outgoing out(&r, sizeof r, &attached, 1);
+  fdpass::send(fd, out, MSG_NOSIGNAL);
 }
 
 // The supervisor could not set up: says why on the control socket and ends.
@@ -506,19 +496,7 @@ bool receive_launch(int from, int fds[5], int& count, bool& received) {
   const ssize_t n = recvmsg(from, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0) return errno == EAGAIN || errno == EINTR;
   if (n == 0) return false;
-  count = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < k; ++i) {
-      int fd = -1;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (count < 5)
-        fds[count++] = fd;
-      else
-        close(fd);
-    }
-  }
+  count = static_cast<int>(fdpass::take_fds(msg, fds, 5));
   received =
       n == static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch && (count == 2 || count == 5);
   if (!received) {
@@ -531,23 +509,8 @@ bool receive_launch(int from, int fds[5], int& count, bool& received) {
 // gone (the caller then forks a launcher itself).
 bool hand_over(int hand, const int fds[5], int count) {
   const proto::Record r{proto::kLaunch, 0, 0};
-  char control[CMSG_SPACE(5 * sizeof(int))] = {};
-  iovec iov{const_cast<proto::Record*>(&r), sizeof r};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = CMSG_SPACE(static_cast<std::size_t>(count) * sizeof(int));
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(static_cast<std::size_t>(count) * sizeof(int));
-  std::memcpy(CMSG_DATA(c), fds, static_cast<std::size_t>(count) * sizeof(int));
-  for (;;) {
-    if (sendmsg(hand, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(sizeof r))
-      return true;
-    if (errno != EINTR) return false;
-  }
+  const fdpass::Outgoing out(&r, sizeof r, fds, static_cast<std::size_t>(count));
+  return fdpass::send(hand, out, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(sizeof r);
 }
 
 // The spare launcher: a launcher forked ahead of its command, past its prologue, so that

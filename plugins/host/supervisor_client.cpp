@@ -16,10 +16,13 @@
 #include <cstring>
 #include <utility>
 
+#include "pmcp/fd_passing.hpp"
 #include "pmcp/plugin.hpp"
 #include "protocol.hpp"
 
 namespace pmcp::host {
+
+namespace fdpass = pmcp::fdpass;
 
 namespace {
 
@@ -227,22 +230,11 @@ int SupervisorClient::send_launch(const std::string& spec, int channel, const in
   int fds[5] = {channel, memfd, stdio[0], stdio[1], stdio[2]};
   const std::size_t count = stdio[0] >= 0 ? 5 : 2;
   const proto::Record r{proto::kLaunch, 0, 0};
-  char control[CMSG_SPACE(sizeof fds)] = {};
-  iovec iov{const_cast<proto::Record*>(&r), sizeof r};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(count * sizeof(int));
-  std::memcpy(CMSG_DATA(c), fds, count * sizeof(int));
+  const fdpass::Outgoing out(&r, sizeof r, fds, count);
   ssize_t sent = -1;
   for (int tries = 0; tries < 2; ++tries) {
-    sent = sendmsg(current_.control, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent >= 0 || (errno != EAGAIN && errno != EINTR) || !patient) break;
+    sent = fdpass::send(current_.control, out, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent >= 0 || errno != EAGAIN || !patient) break;
     // The supervisor is behind with its requests; give it a moment, not forever.
     pollfd p{current_.control, POLLOUT, 0};
     poll(&p, 1, 5000);

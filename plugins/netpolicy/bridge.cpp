@@ -38,6 +38,8 @@
 #include <string>
 #include <vector>
 
+#include "pmcp/fd_passing.hpp"
+
 namespace {
 
 constexpr int kExitSystem = 1;
@@ -199,24 +201,9 @@ class Bridge {
       std::fprintf(stderr, "pmcp-net-bridge: cannot connect to %s: %s\n", proxy_.sun_path,
                    std::strerror(errno));
     } else {
-      char marker = '\0';
-      iovec iov{&marker, 1};
-      char control[CMSG_SPACE(sizeof(int))] = {};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &client, sizeof client);
-      ssize_t n;
-      do {
-        n = sendmsg(upstream, &msg, MSG_NOSIGNAL);
-      } while (n < 0 && errno == EINTR);
-      if (n != 1) {
+      const char marker = '\0';
+      const pmcp::fdpass::Outgoing out(&marker, 1, &client, 1);
+      if (pmcp::fdpass::send(upstream, out, MSG_NOSIGNAL) != 1) {
         std::fprintf(stderr, "pmcp-net-bridge: cannot pass a connection to %s: %s\n",
                      proxy_.sun_path, std::strerror(errno));
       }

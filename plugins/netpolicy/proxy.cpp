@@ -34,12 +34,14 @@
 #include <vector>
 
 #include "http_head.hpp"
+#include "pmcp/fd_passing.hpp"
 
 namespace pmcp::netpolicy {
 
 namespace {
 
 namespace asio = boost::asio;
+namespace fdpass = pmcp::fdpass;
 using asio::awaitable;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
@@ -310,20 +312,8 @@ class Session : public std::enable_shared_from_this<Session> {
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     int passed = -1;
-    if (::recvmsg(client_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1) {
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-          int fd = -1;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-          if (passed < 0)
-            passed = fd;
-          else
-            ::close(fd);
-        }
-      }
-    }
+    if (::recvmsg(client_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1)
+      fdpass::take_fds(msg, &passed, 1);
     const int family = passed >= 0 ? tcp_stream_family(passed) : 0;
     if (family == 0) {
       if (passed >= 0) ::close(passed);

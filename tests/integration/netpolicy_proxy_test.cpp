@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "pmcp/fd_passing.hpp"
 #include "pmcp/netpolicy/proxy.hpp"
 
 extern char** environ;
@@ -669,20 +670,9 @@ TEST_F(ProxyTest, ClientResetInTheMiddleOfADownloadEndsOnlyThatTunnel) {
 int pass_to_proxy(const std::string& socket_path, int passed) {
   const int fd = connect_unix(socket_path);
   if (fd < 0) return -1;
-  char marker = '\0';
-  iovec iov{&marker, 1};
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &passed, sizeof passed);
-  EXPECT_EQ(sendmsg(fd, &msg, MSG_NOSIGNAL), 1) << std::strerror(errno);
+  const char marker = '\0';
+  const pmcp::fdpass::Outgoing out(&marker, 1, &passed, 1);
+  EXPECT_EQ(pmcp::fdpass::send(fd, out, MSG_NOSIGNAL), 1) << std::strerror(errno);
   return fd;
 }
 
