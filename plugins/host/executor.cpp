@@ -935,7 +935,12 @@ bool HostExecutor::write_end_marker(Proc& p) {
   log(PMCP_LOG_WARN, "process " + std::to_string(p.id) +
                          ": cannot mark the end of its terminal: " + errno_text(errno));
   p.ending = false;
-  p.held.clear();
+  if (!p.held.empty()) {
+    // Held back as what might begin the marker; it is output, since no marker follows.
+    sink_.on_output(sink_.ctx, p.id, PMCP_STREAM_STDOUT,
+                    reinterpret_cast<const uint8_t*>(p.held.data()), p.held.size());
+    p.held.clear();
+  }
   close_fd(p.peer);
   return false;
 }
