@@ -15,9 +15,10 @@
 
 namespace pmcp::process {
 
-// Memory for the one drain handler that is posted at a time (see Shared::drain): posting it
-// allocates nothing. Asio frees a handler's memory before it runs the handler, so the block is
-// free again before the next post can happen. Kept apart from Shared, by the allocator's own
+// Memory for the drain handler (see Shared::drain): posting it allocates nothing. Asio frees a
+// handler's memory before it runs the handler, so the block is free again before the next post
+// can happen; only while a drain posted again after an exit waits beside one posted by push()
+// does the second take memory from the heap. Kept apart from Shared, by the allocator's own
 // shared_ptr, so that it outlives a handler destroyed without running (io_context teardown).
 struct HandlerMemory {
   alignas(std::max_align_t) unsigned char block[256];
@@ -102,6 +103,7 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   std::vector<Event> queue;
   bool drain_posted = false;
   std::vector<Event> taken;         // what the running drain took [core thread]
+  std::size_t next_taken = 0;       // the first of `taken` not handled yet [core thread]
   std::vector<std::string> pool;    // spare output buffers
   std::size_t pooled_capacity = 0;  // their capacity in all
   std::shared_ptr<HandlerMemory> handler_memory = std::make_shared<HandlerMemory>();
@@ -143,48 +145,69 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
     return nullptr;
   }
 
-  // Handles what was queued, in order. [core thread]
+  // Handles what was queued, in order. An exit can cost the core a result of megabytes (a
+  // foreground spawn's answer with all its output), so after one, the rest of what was taken
+  // waits behind what was posted meanwhile (a ping, another session's call): a handler posted
+  // again picks up where this one stopped. Any drain that runs first resumes there too, and
+  // takes the queue only when nothing taken is left. [core thread]
   void drain() {
-    {
+    if (next_taken == taken.size()) {
+      taken.clear();
+      next_taken = 0;
       std::lock_guard lock(mutex);
       taken.swap(queue);
       drain_posted = false;
     }
-    for (Event& event : taken) {
-      switch (event.kind) {
-        case Event::Kind::spawned:
-          if (event.status != PMCP_OK) {
-            std::lock_guard lock(mutex);
-            terminals.erase(event.id);  // no exit follows a failed start
-          }
-          if (alive) {
-            Result<void> outcome;
-            if (event.status != PMCP_OK) outcome = status_error(event.status, event.bytes);
-            events->on_spawned(event.id, std::move(outcome), event.os_pid);
-          }
-          break;
-        case Event::Kind::output: {
-          if (alive) events->on_output(event.id, event.stream, event.bytes);
-          {
-            std::lock_guard lock(mutex);
-            queued -= event.bytes.size();
-            if (pooled_capacity + event.bytes.capacity() <= kMaxPooled) {
-              pooled_capacity += event.bytes.capacity();
-              pool.push_back(std::move(event.bytes));
-            }
-          }
-          drained.notify_all();
-          break;
-        }
-        case Event::Kind::exit: {
-          std::lock_guard lock(mutex);
-          terminals.erase(event.id);
-        }
-          if (alive) events->on_exit(event.id, event.status, event.signal, event.bytes);
-          break;
+    while (next_taken < taken.size()) {
+      Event& event = taken[next_taken++];
+      if (handle(event) && next_taken < taken.size()) {
+        boost::asio::post(
+            *io, boost::asio::bind_allocator(HandlerAllocator<void>(handler_memory),
+                                             [self = shared_from_this()] { self->drain(); }));
+        return;
       }
     }
     taken.clear();
+    next_taken = 0;
+  }
+
+  // Handles one event; true when it was an exit. [core thread]
+  bool handle(Event& event) {
+    switch (event.kind) {
+      case Event::Kind::spawned:
+        if (event.status != PMCP_OK) {
+          std::lock_guard lock(mutex);
+          terminals.erase(event.id);  // no exit follows a failed start
+        }
+        if (alive) {
+          Result<void> outcome;
+          if (event.status != PMCP_OK) outcome = status_error(event.status, event.bytes);
+          events->on_spawned(event.id, std::move(outcome), event.os_pid);
+        }
+        return false;
+      case Event::Kind::output: {
+        if (alive) events->on_output(event.id, event.stream, event.bytes);
+        {
+          std::lock_guard lock(mutex);
+          queued -= event.bytes.size();
+          if (pooled_capacity + event.bytes.capacity() <= kMaxPooled) {
+            pooled_capacity += event.bytes.capacity();
+            pool.push_back(std::move(event.bytes));
+          }
+        }
+        drained.notify_all();
+        return false;
+      }
+      case Event::Kind::exit: {
+        {
+          std::lock_guard lock(mutex);
+          terminals.erase(event.id);
+        }
+        if (alive) events->on_exit(event.id, event.status, event.signal, event.bytes);
+        return true;
+      }
+    }
+    return false;
   }
 };
 

@@ -72,11 +72,11 @@ json::object process_info(const process::Process& p) {
 std::string stream_text(const process::Process& p, bool stderr_stream) {
   if (stderr_stream) {
     auto slice = p.stderr_buffer.read(p.stderr_buffer.begin_offset(), p.stderr_buffer.retained());
-    return text::sanitize_utf8(slice.data);
+    return text::sanitize_utf8(std::move(slice.data));
   }
   if (p.terminal) return p.terminal->render_all();
   auto slice = p.stdout_buffer.read(p.stdout_buffer.begin_offset(), p.stdout_buffer.retained());
-  return text::sanitize_utf8(slice.data);
+  return text::sanitize_utf8(std::move(slice.data));
 }
 
 std::vector<std::string> child_environment(const ToolContext& context, bool tty,

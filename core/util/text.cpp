@@ -1,6 +1,8 @@
 // Text helpers: UTF-8 validation follows RFC 3629 (no overlongs, no surrogates, <= U+10FFFF).
 #include "util/text.hpp"
 
+#include <bit>
+#include <cstring>
 #include <ctime>
 
 namespace pmcp::text {
@@ -35,6 +37,30 @@ std::size_t valid_sequence(std::string_view s, std::size_t i) {
   return n;
 }
 
+constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+
+// The index of the first byte at or after i that is not ASCII, eight bytes at a time.
+std::size_t skip_ascii(std::string_view s, std::size_t i) {
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if ((w & kHighBits) != 0) break;
+  }
+  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+  return i;
+}
+
+// The index of the first byte that starts no valid sequence; s.size() when s is valid UTF-8.
+std::size_t first_invalid(std::string_view s) {
+  std::size_t i = 0;
+  while ((i = skip_ascii(s, i)) < s.size()) {
+    std::size_t n = valid_sequence(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return s.size();
+}
+
 }  // namespace
 
 void append_utf8(std::string& out, uint32_t cp) {
@@ -58,25 +84,42 @@ void append_utf8(std::string& out, uint32_t cp) {
 
 std::string sanitize_utf8(std::string_view bytes) {
   std::string out;
-  out.reserve(bytes.size());
+  std::size_t copied = 0;  // bytes[0, copied) are in out
   std::size_t i = 0;
-  while (i < bytes.size()) {
-    std::size_t n = valid_sequence(bytes, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(bytes.data() + i, n);
+  while ((i = skip_ascii(bytes, i)) < bytes.size()) {
+    if (std::size_t n = valid_sequence(bytes, i); n != 0) {
       i += n;
+      continue;
     }
+    if (copied == 0 && out.empty()) out.reserve(bytes.size() + 16);
+    out.append(bytes, copied, i - copied);
+    out += "\xEF\xBF\xBD";
+    copied = ++i;
   }
+  if (copied == 0) return std::string(bytes);
+  out.append(bytes, copied, std::string_view::npos);
   return out;
 }
 
+std::string sanitize_utf8(std::string&& bytes) {
+  if (first_invalid(bytes) == bytes.size()) return std::move(bytes);
+  return sanitize_utf8(std::string_view(bytes));
+}
+
 std::size_t count_chars(std::string_view utf8) {
-  std::size_t n = 0;
-  for (char c : utf8) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
-  return n;
+  // A character starts at every byte that is not a continuation byte (10xxxxxx). Eight bytes at
+  // a time: a byte continues when its top bit is set and the next one is clear.
+  std::size_t continuations = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= utf8.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, utf8.data() + i, 8);
+    continuations += static_cast<std::size_t>(std::popcount(w & ~(w << 1) & kHighBits));
+  }
+  for (; i < utf8.size(); ++i) {
+    continuations += (static_cast<unsigned char>(utf8[i]) & 0xC0) == 0x80 ? 1 : 0;
+  }
+  return utf8.size() - continuations;
 }
 
 Cut keep_tail(std::string utf8, std::size_t max_chars, std::string_view hint) {

@@ -15,6 +15,11 @@ void append_utf8(std::string& out, uint32_t cp);
 
 // Replaces every invalid UTF-8 sequence with U+FFFD; valid input is returned unchanged.
 std::string sanitize_utf8(std::string_view bytes);
+// The same, taking the bytes: valid input is moved out rather than copied.
+std::string sanitize_utf8(std::string&& bytes);
+inline std::string sanitize_utf8(const char* bytes) {
+  return sanitize_utf8(std::string_view(bytes));
+}
 
 // Number of code points in valid UTF-8 text.
 std::size_t count_chars(std::string_view utf8);

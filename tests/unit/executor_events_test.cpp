@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -191,6 +192,59 @@ TEST(ExecutorEvents, PipeOutputIsDeliveredWholeAndInOrderBeforeTheExit) {
   }
   EXPECT_EQ(got_out, out);
   EXPECT_EQ(got_err, err);
+}
+
+// The order in which the core thread saw exits and other work.
+struct ExitOrder : ExecutorEvents {
+  boost::asio::io_context* io = nullptr;
+  std::vector<std::string> seen;
+  uint64_t last = 0;
+  void on_spawned(uint64_t, Result<void>, int64_t) override {}
+  void on_output(uint64_t id, int, std::string_view) override {
+    seen.push_back("output " + std::to_string(id));
+  }
+  void on_exit(uint64_t id, int, int, std::string) override {
+    seen.push_back("exit " + std::to_string(id));
+    if (id == last) io->stop();
+  }
+};
+
+// An exit may cost the core a large answer (a foreground spawn's result with all its output).
+// Exits that reach the core in one batch are handled one at a time: work posted to the core
+// thread meanwhile (a ping, another session's call) runs after the first, not after them all.
+// The events of the batch keep their order, and a drain posted in between resumes them first.
+TEST(ExecutorEvents, WorkPostedMeanwhileRunsBetweenTheExitsOfOneBatch) {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  ExitOrder order;
+  order.io = &io;
+  order.last = 4;
+  Executor executor(io);
+  ASSERT_TRUE(executor.create(&g_factory, nullptr, "{}", order).ok());
+  for (uint64_t id = 1; id <= 4; ++id) {
+    SpawnRequest request;
+    request.id = id;
+    request.argv = {"true"};
+    ASSERT_TRUE(executor.spawn(request).ok());
+  }
+  const pmcp_executor_sink* sink = g_sink;
+  // The core thread is not running yet, so these wait as one batch behind one drain.
+  for (uint64_t id = 1; id <= 3; ++id) {
+    sink->on_spawned(sink->ctx, id, PMCP_OK, 100 + static_cast<int64_t>(id), pmcp_str{nullptr, 0});
+    sink->on_output(sink->ctx, id, PMCP_STREAM_STDOUT, reinterpret_cast<const uint8_t*>("x"), 1);
+    sink->on_exit(sink->ctx, id, 0, 0, pmcp_str{nullptr, 0});
+  }
+  boost::asio::post(io, [&] {
+    order.seen.push_back("probe");
+    // Reported while the batch is being handled: it waits until the batch is done.
+    sink->on_spawned(sink->ctx, 4, PMCP_OK, 104, pmcp_str{nullptr, 0});
+    sink->on_exit(sink->ctx, 4, 0, 0, pmcp_str{nullptr, 0});
+  });
+  io.run();
+  executor.destroy();
+  const std::vector<std::string> expected = {"output 1", "exit 1",   "probe",  "output 2",
+                                             "exit 2",   "output 3", "exit 3", "exit 4"};
+  EXPECT_EQ(order.seen, expected);
 }
 
 // Takes output without allocating: a count and a checksum of the bytes in order.

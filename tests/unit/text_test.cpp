@@ -1,7 +1,11 @@
 // Text helpers: UTF-8 repair, cutting to N characters with a marker, last lines.
+#include "util/text.hpp"
+
 #include <gtest/gtest.h>
 
-#include "util/text.hpp"
+#include <random>
+#include <string>
+#include <vector>
 
 namespace pmcp::text {
 namespace {
@@ -13,6 +17,69 @@ TEST(Text, SanitizeKeepsValidAndRepairsInvalid) {
   EXPECT_EQ(sanitize_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
   EXPECT_EQ(sanitize_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
   EXPECT_EQ(sanitize_utf8("x\xE2\x82"), "x\xEF\xBF\xBD\xEF\xBF\xBD");  // cut sequence
+}
+
+// A plain byte-by-byte decoder (RFC 3629) to check the word-at-a-time scans against.
+std::string reference_sanitize(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80             ? 1
+                    : (c & 0xE0) == 0xC0 ? 2
+                    : (c & 0xF0) == 0xE0 ? 3
+                    : (c & 0xF8) == 0xF0 ? 4
+                                         : 0;
+    uint32_t cp = n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : n == 4 ? c & 0x07 : c;
+    bool ok = n != 0 && i + n <= s.size();
+    for (std::size_t k = 1; ok && k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      ok = (b & 0xC0) == 0x80;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    ok = ok && !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) && !(n == 4 && cp < 0x10000) &&
+         cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Mostly ASCII with valid and broken sequences at every offset, so that the eight-byte scans
+// meet them at each position of a word and at the ends.
+TEST(Text, SanitizeAndCountAgreeWithAPlainDecoder) {
+  std::mt19937 rng(7);
+  const std::vector<std::string> pieces = {
+      "a",    "\n",       "\xC3\xA9",     "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xFF",
+      "\x80", "\xC0\xAF", "\xED\xA0\x80", "\xE2\x82",     "\xF4\x90\x80\x80", "0123456789abcdef"};
+  for (int round = 0; round < 3000; ++round) {
+    std::string bytes;
+    const int count = static_cast<int>(rng() % 40);
+    for (int k = 0; k < count; ++k) {
+      const auto& piece = pieces[rng() % pieces.size()];
+      bytes += rng() % 3 == 0 ? piece : std::string(rng() % 20, 'x');
+    }
+    const std::string expected = reference_sanitize(bytes);
+    ASSERT_EQ(sanitize_utf8(std::string_view(bytes)), expected) << "round " << round;
+    ASSERT_EQ(sanitize_utf8(std::string(bytes)), expected) << "round " << round;
+    std::size_t chars = 0;
+    for (char c : expected) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    ASSERT_EQ(count_chars(expected), chars) << "round " << round;
+  }
+}
+
+// Valid text taken by value comes back as the same buffer, not a copy.
+TEST(Text, SanitizeMovesValidText) {
+  std::string text(1 << 16, 'x');
+  text += "\xE2\x82\xAC";
+  const char* before = text.data();
+  std::string out = sanitize_utf8(std::move(text));
+  EXPECT_EQ(out.data(), before);
+  EXPECT_EQ(out.size(), (1u << 16) + 3);
 }
 
 TEST(Text, KeepTailCountsCharactersAndSaysWhatWasCut) {
