@@ -40,6 +40,15 @@ using pmcp::sdk::Error;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 
+// Text that several owners hold at once without copies (an SSE event: its history entry and
+// the writes of the connections that send it).
+using SharedText = std::shared_ptr<const std::string>;
+SharedText shared(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+const SharedText& keepalive_event() {
+  static const SharedText event = shared(": keepalive\n\n");
+  return event;
+}
+
 constexpr std::size_t kHistoryBytes = 16u << 20;  // per session, on top of history_events
 constexpr std::size_t kDrainBytes = 64u << 20;    // read and dropped after a refused request
 constexpr auto kDrainTime = std::chrono::seconds(5);
@@ -87,7 +96,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
   // Starts an SSE response (status 200, chunked); events follow with send_event().
   void start_sse(uint64_t session, uint64_t stream);
-  void send_event(const std::string& event);
+  // Sends one SSE event (its framed text) as a chunk. The text is shared with the session's
+  // history, not copied: a large answer is held once, however many places wait for it.
+  void send_event(SharedText event);
   // Ends the SSE response with the last chunk and closes the connection.
   void end_sse();
   // Closes at once; pending writes are dropped. Tells the transport (once).
@@ -100,6 +111,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_request(beast::error_code ec);
   void write(std::string bytes);
   void write_next();
+  // What waits to be written: head, then body (when set), then tail.
+  struct Piece {
+    std::string head;
+    SharedText body;
+    std::string_view tail;
+  };
   void watch_sse();
   void arm_keepalive();
   void drain();
@@ -127,7 +144,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   ReplyContext context_;
   Mode mode_ = Mode::reading;
-  std::deque<std::string> out_;
+  std::deque<Piece> out_;
   bool writing_ = false;
   enum class After { nothing, read, close, drain } after_ = After::nothing;
   asio::steady_timer keepalive_;
@@ -138,7 +155,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 struct Event {
   uint64_t stream;
   uint64_t sequence;
-  std::string data;
+  SharedText framed;  // the whole SSE event (id and data lines), as it is sent and replayed
   bool delivered;
 };
 
@@ -249,7 +266,7 @@ class HttpTransport final : public pmcp::sdk::TransportBase {
   void end_session(uint64_t id, bool tell_core);
 
   void deliver(uint64_t session, uint64_t stream, std::string text, bool final);
-  void remember(Session& session, uint64_t stream, uint64_t sequence, const std::string& text,
+  void remember(Session& session, uint64_t stream, uint64_t sequence, const SharedText& framed,
                 bool delivered);
 
   Response make(const std::shared_ptr<Connection>& connection, bhttp::status status,
@@ -455,14 +472,12 @@ void Connection::start_sse(uint64_t session, uint64_t stream) {
   arm_keepalive();
 }
 
-void Connection::send_event(const std::string& event) {
+void Connection::send_event(SharedText event) {
   if (mode_ != Mode::sse) return;
   char size[24];
-  std::snprintf(size, sizeof(size), "%zx\r\n", event.size());
-  std::string chunk;
-  chunk.reserve(event.size() + 32);
-  chunk.append(size).append(event).append("\r\n");
-  write(std::move(chunk));
+  std::snprintf(size, sizeof(size), "%zx\r\n", event->size());
+  out_.push_back(Piece{size, std::move(event), "\r\n"});
+  if (!writing_) write_next();
 }
 
 void Connection::end_sse() {
@@ -484,7 +499,7 @@ void Connection::close() {
 }
 
 void Connection::write(std::string bytes) {
-  out_.push_back(std::move(bytes));
+  out_.push_back(Piece{std::move(bytes), nullptr, {}});
   if (!writing_) write_next();
 }
 
@@ -507,8 +522,12 @@ void Connection::write_next() {
   writing_ = true;
   // Writes may stall on a client that stops reading; the idle timeout bounds them.
   tcp().expires_after(std::chrono::milliseconds(transport_.config().idle_timeout_ms));
+  const Piece& piece = out_.front();
+  std::array<asio::const_buffer, 3> buffers{
+      asio::buffer(piece.head), piece.body ? asio::buffer(*piece.body) : asio::const_buffer(),
+      asio::buffer(piece.tail.data(), piece.tail.size())};
   with_stream([&](auto& stream) {
-    asio::async_write(stream, asio::buffer(out_.front()),
+    asio::async_write(stream, buffers,
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
                         if (self->mode_ == Mode::closed) return;
                         self->tcp().expires_never();
@@ -541,7 +560,7 @@ void Connection::arm_keepalive() {
   keepalive_.expires_after(std::chrono::milliseconds(transport_.config().keepalive_ms));
   keepalive_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->mode_ != Mode::sse) return;
-    if (!self->writing_) self->send_event(": keepalive\n\n");
+    if (!self->writing_) self->send_event(keepalive_event());
     self->arm_keepalive();
   });
 }
@@ -969,7 +988,7 @@ void HttpTransport::handle_get(const std::shared_ptr<Connection>& connection, Re
     for (auto& event : session->history) {
       if (event.stream != stream || event.sequence <= after) continue;
       event.delivered = true;
-      connection->send_event(sse_event(event_id(event.stream, event.sequence), event.data));
+      connection->send_event(event.framed);
     }
     auto post = session->streams.find(stream);
     if (post == session->streams.end()) {
@@ -999,13 +1018,13 @@ void HttpTransport::handle_get(const std::shared_ptr<Connection>& connection, Re
   session->standalone = connection;
   if (priming) {
     uint64_t sequence = session->next_sequence++;
-    connection->send_event(sse_event(event_id(0, sequence), "", config_.retry_ms));
+    connection->send_event(shared(sse_event(event_id(0, sequence), "", config_.retry_ms)));
   }
   for (auto& event : session->history) {
     if (event.stream != 0) continue;
     if (resume ? event.sequence <= after : event.delivered) continue;
     event.delivered = true;
-    connection->send_event(sse_event(event_id(0, event.sequence), event.data));
+    connection->send_event(event.framed);
   }
 }
 
@@ -1023,13 +1042,13 @@ void HttpTransport::handle_delete(const std::shared_ptr<Connection>& connection,
 // HttpTransport: messages from the core
 
 void HttpTransport::remember(Session& session, uint64_t stream, uint64_t sequence,
-                             const std::string& text, bool delivered) {
+                             const SharedText& framed, bool delivered) {
   if (config_.history_events == 0) return;
-  session.history.push_back(Event{stream, sequence, text, delivered});
-  session.history_bytes += text.size();
+  session.history.push_back(Event{stream, sequence, framed, delivered});
+  session.history_bytes += framed->size();
   while (session.history.size() > config_.history_events ||
          (session.history_bytes > kHistoryBytes && session.history.size() > 1)) {
-    session.history_bytes -= session.history.front().data.size();
+    session.history_bytes -= session.history.front().framed->size();
     session.history.pop_front();
   }
 }
@@ -1041,8 +1060,9 @@ void HttpTransport::deliver(uint64_t session_id, uint64_t stream, std::string te
   if (stream == 0) {
     uint64_t sequence = session.next_sequence++;
     bool open = session.standalone && session.standalone->open();
-    remember(session, 0, sequence, text, open);
-    if (open) session.standalone->send_event(sse_event(event_id(0, sequence), text));
+    SharedText framed = shared(sse_event(event_id(0, sequence), text));
+    remember(session, 0, sequence, framed, open);
+    if (open) session.standalone->send_event(std::move(framed));
     return;
   }
   auto found = session.streams.find(stream);
@@ -1062,14 +1082,15 @@ void HttpTransport::deliver(uint64_t session_id, uint64_t stream, std::string te
     post.connection->start_sse(session.id, stream);
     if (post.priming) {
       uint64_t sequence = session.next_sequence++;
-      post.connection->send_event(sse_event(event_id(stream, sequence), "", config_.retry_ms));
+      post.connection->send_event(
+          shared(sse_event(event_id(stream, sequence), "", config_.retry_ms)));
     }
   }
   uint64_t sequence = session.next_sequence++;
-  remember(session, stream, sequence, text, post.connection != nullptr);
-  if (post.connection) {
-    post.connection->send_event(sse_event(event_id(stream, sequence), text));
-  }
+  SharedText framed = shared(sse_event(event_id(stream, sequence), text));
+  text = std::string();  // framed holds it now
+  remember(session, stream, sequence, framed, post.connection != nullptr);
+  if (post.connection) post.connection->send_event(std::move(framed));
   if (final) {
     if (post.connection) post.connection->end_sse();
     session.streams.erase(found);
