@@ -572,7 +572,7 @@ bool closed_by_server(int fd) {
 }
 
 // The peak resident memory of a process (VmHWM), in KiB; 0 when it cannot be read.
-long peak_rss_kb(pid_t pid) {
+[[maybe_unused]] long peak_rss_kb(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
