@@ -108,7 +108,7 @@ std::string sanitize_utf8(std::string&& bytes) {
 
 std::size_t count_chars(std::string_view utf8) {
   // A character starts at every byte that is not a continuation byte (10xxxxxx). Eight bytes at
-  // a time: a byte continues when its top bit is set and the next one is clear.
+  // a time: a byte continues when its top bit is set and the bit below it is clear.
   std::size_t continuations = 0;
   std::size_t i = 0;
   for (; i + 8 <= utf8.size(); i += 8) {
