@@ -1088,7 +1088,7 @@ void HttpTransport::deliver(uint64_t session_id, uint64_t stream, std::string te
   }
   uint64_t sequence = session.next_sequence++;
   SharedText framed = shared(sse_event(event_id(stream, sequence), text));
-  text = std::string();  // framed holds it now
+  text = std::string();  // only the framed copy is needed from here: free this one now
   remember(session, stream, sequence, framed, post.connection != nullptr);
   if (post.connection) post.connection->send_event(std::move(framed));
   if (final) {
