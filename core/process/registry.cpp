@@ -108,7 +108,9 @@ void Registry::on_exit(uint64_t id, int exit_code, int term_signal, std::string 
   auto p = processes_.find(id);
   if (p == processes_.end()) return;
   ProcessPtr process = p->second;
+  if (process->status == Status::terminated) return;  // reported once; never counted twice
   process->status = Status::terminated;
+  terminated_.insert(id);
   process->ended_at = std::chrono::system_clock::now();
   if (exit_code >= 0) process->exit_code = exit_code;
   process->term_signal = term_signal;
@@ -131,16 +133,9 @@ void Registry::on_exit(uint64_t id, int exit_code, int term_signal, std::string 
 }
 
 void Registry::evict_terminated() {
-  std::size_t terminated = 0;
-  for (const auto& [n, p] : processes_) terminated += p->running() ? 0 : 1;
-  for (auto it = processes_.begin();
-       it != processes_.end() && terminated > limits_.keep_terminated;) {
-    if (!it->second->running()) {
-      it = processes_.erase(it);
-      --terminated;
-    } else {
-      ++it;
-    }
+  while (terminated_.size() > limits_.keep_terminated) {
+    processes_.erase(*terminated_.begin());
+    terminated_.erase(terminated_.begin());
   }
 }
 
@@ -179,11 +174,7 @@ std::vector<ProcessPtr> Registry::list() const {
   return out;
 }
 
-std::size_t Registry::running_count() const {
-  std::size_t n = 0;
-  for (const auto& [id, p] : processes_) n += p->running() ? 1 : 0;
-  return n;
-}
+std::size_t Registry::running_count() const { return processes_.size() - terminated_.size(); }
 
 uint64_t Registry::on_exit(const ProcessPtr& process, WatchFn fn) {
   uint64_t token = next_token_++;

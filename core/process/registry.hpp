@@ -128,6 +128,9 @@ class Registry : public ExecutorEvents {
   uint64_t next_number_ = 1;
   uint64_t next_token_ = 1;
   std::map<uint64_t, ProcessPtr> processes_;  // by number: oldest first
+  // The numbers of the ended processes still in processes_, oldest first: evicting them and
+  // counting the running ones must not walk every process on each spawn and exit.
+  std::set<uint64_t> terminated_;
   std::map<uint64_t, StartedFn> starting_;
   std::map<uint64_t, Watch> exit_watches_;
   std::map<uint64_t, Watch> output_watches_;
