@@ -1,5 +1,5 @@
 // The services the core offers to plugins (pmcp_host of sdk/include/pmcp/plugin.h): logging into
-// the core's spdlog, posting work to the core thread, and host extensions (none yet).
+// the core's spdlog, posting work to the core thread, and host extensions.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "pmcp/core_loop.h"
 #include "pmcp/plugin.h"
 
 namespace pmcp::plugin {
@@ -17,7 +18,8 @@ namespace pmcp::plugin {
 // thread-safe, and so are the functions in the tables:
 //  - log: one line through spdlog's default logger, "[<plugin id>] <message>";
 //  - post: boost::asio::post onto `io`; PMCP_ERR_STATE once shutdown() was called;
-//  - get_extension: NULL (no host extensions yet).
+//  - get_extension: the core-loop extension (pmcp/core_loop.h: waiting for a plugin's
+//    descriptor on the core thread; its functions are core-thread only), NULL for other ids.
 class HostServices {
  public:
   explicit HostServices(boost::asio::io_context& io);
@@ -39,6 +41,8 @@ class HostServices {
   static void log(const pmcp_host* host, pmcp_log_level level, pmcp_str message) noexcept;
   static int32_t post(const pmcp_host* host, void (*fn)(void* user), void* user) noexcept;
   static const void* get_extension(const pmcp_host* host, const char* extension_id) noexcept;
+  static int32_t watch_input(const pmcp_host* host, int fd, void (*ready)(void*), void* user,
+                             pmcp_fd_watch** out, pmcp_error_buf err) noexcept;
 
   boost::asio::io_context& io_;
   std::mutex mutex_;  // guards hosts_ and shut_down_

@@ -1,12 +1,19 @@
 // stdio transport plugin: reads newline-delimited JSON-RPC texts from fd 0 and writes them to
 // fd 1. One client session (id 1). Nothing but MCP messages ever reaches fd 1.
 //
+// Reading: where the core offers its loop (the core-loop host extension) and fd 0 is a pipe or a
+// socket, the core thread itself waits for input and reads it, so a request is handled without
+// a wake-up of another thread; otherwise (a terminal, a file, an older host) a reader thread
+// reads and hands each message over.
+//
 // Flow control: a client that writes requests and does not read the answers must not make the
-// server buffer without end. After every kSyncEvery messages the reader posts a marker to the
-// core thread behind them and waits until the core has run the previous marker, so at most
-// 2 x kSyncEvery messages are handed over and not yet taken up (and the core never runs dry
-// while the reader catches up); and it reads nothing more while more than kMaxQueuedBytes of
-// answers wait for the client. The
+// server buffer without end. On the core thread, one read (64 KiB) is split and its messages
+// are queued behind each other; the next read comes after them, and none while more than
+// kMaxQueuedBytes of answers wait for the client (the writer thread asks for reading to resume).
+// The reader thread instead, after every kSyncEvery messages, posts a marker to the core thread
+// behind them and waits until the core has run the previous marker, so at most 2 x kSyncEvery
+// messages are handed over and not yet taken up (and the core never runs dry while the reader
+// catches up); and it reads nothing more while more than kMaxQueuedBytes of answers wait. The
 // client's writes then block in the pipe, as with any program that stops reading.
 #include <fcntl.h>
 #include <poll.h>
@@ -30,6 +37,7 @@
 #include <thread>
 
 #include "pmcp/config_check.h"
+#include "pmcp/core_loop.h"
 #include "pmcp/plugin.hpp"
 
 namespace {
@@ -204,7 +212,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   }
 
   void start() override {
-    reader_ = std::thread([this] { read_loop(); });
+    if (!watch_on_core_loop()) reader_ = std::thread([this] { read_loop(); });
     writer_ = std::thread([this] { write_loop(); });
   }
 
@@ -218,6 +226,7 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
 
   // Stops reading, lets the writer flush what is queued, then both threads end.
   void stop() override {
+    stop_watching();
     {
       std::lock_guard lock(mutex_);
       if (closing_) return;
@@ -299,11 +308,85 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
     return queued_bytes_ > kMaxQueuedBytes;
   }
 
+  // Reading on the core thread (the core-loop host extension), for a pipe or a socket: a
+  // request is then read where it is handled, without a wake-up of a reader thread and a
+  // hand-off to the core thread. A terminal is not read this way (its file description is shared
+  // with whatever else reads it, such as a shell), nor a file (it cannot be waited on), nor
+  // anything when the host does not offer the extension: those get the reader thread.
+  bool watch_on_core_loop() {
+    if (host_ == nullptr || host_->struct_size < sizeof(pmcp_host) ||
+        host_->get_extension == nullptr)
+      return false;
+    struct stat st {};
+    if (fstat(in_fd_, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return false;
+    const auto* loop = static_cast<const pmcp_core_loop*>(
+        host_->get_extension(host_, PMCP_CORE_LOOP_EXTENSION_ID));
+    if (loop == nullptr || loop->struct_size < sizeof(pmcp_core_loop)) return false;
+    char text[256] = {};
+    if (loop->watch_input(host_, in_fd_, &StdioTransport::input_ready, this, &watch_,
+                          pmcp_error_buf{text, sizeof text}) != PMCP_OK) {
+      log(PMCP_LOG_DEBUG, std::string("reading on a thread of its own: ") + text);
+      return false;
+    }
+    loop_ = loop;
+    return true;
+  }
+
+  // Core thread.
+  void stop_watching() {
+    if (watch_ == nullptr) return;
+    loop_->cancel(watch_);
+    watch_ = nullptr;
+  }
+
+  // Core thread: fd 0 is readable (or has hung up). Reads once, without blocking.
+  //
+  // The loop waits for a change (edge-triggered): a wait asked for while bytes are already
+  // there may not be woken by them. So the wait is asked for again only right after a read
+  // that left nothing behind, in the same call (the loop cannot look for events in between,
+  // and whatever arrives later is a change it sees). After a full buffer, or when reading
+  // resumes after a pause, the next read comes from a posted call that reads without waiting.
+  static void input_ready(void* self) { static_cast<StdioTransport*>(self)->read_available(); }
+  void read_available() {
+    if (watch_ == nullptr) return;
+    pollfd p{in_fd_, POLLIN, 0};
+    const int ready = poll(&p, 1, 0);
+    if (ready < 0 && errno != EINTR)
+      return end_of_input(std::string("poll failed: ") + strerror(errno));
+    if (ready <= 0) return loop_->rearm(watch_);  // nothing there (yet): wait for it
+    const ssize_t got = read(in_fd_, buffer_.data(), buffer_.size());
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) return loop_->rearm(watch_);
+      return end_of_input(std::string("read failed: ") + strerror(errno));
+    }
+    if (got == 0) return end_of_input("end of input");
+    take(static_cast<std::size_t>(got), false);
+    {
+      // A client that does not take its answers: read nothing more until the writer has
+      // handed it enough of them (it posts resume_reading).
+      std::lock_guard lock(mutex_);
+      if (queued_bytes_ > kMaxQueuedBytes) {
+        paused_ = true;
+        return;
+      }
+    }
+    // More may be waiting: read on after the messages just handed over, without waiting.
+    if (static_cast<std::size_t>(got) == buffer_.size() &&
+        host_->post(host_, &StdioTransport::input_ready, this) == PMCP_OK)
+      return;
+    loop_->rearm(watch_);
+  }
+
+  // Core thread, posted by the writer once the answers waiting are few enough again.
+  static void resume_reading(void* self) { static_cast<StdioTransport*>(self)->read_available(); }
+
+  void end_of_input(const std::string& reason) {
+    stop_watching();
+    finish_input(reason);
+  }
+
+  // The reader thread, for input that the core loop does not wait on.
   void read_loop() {
-    std::string pending;
-    std::string buffer(64 * 1024, '\0');
-    bool discarding = false;
-    std::string discarded_id;
     std::string reason = "end of input";
     while (true) {
       pollfd fds[2] = {{in_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -314,35 +397,52 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
         break;
       }
       if (fds[1].revents) return;  // stop() was called: the core is shutting down
-      ssize_t got = read(in_fd_, buffer.data(), buffer.size());
+      ssize_t got = read(in_fd_, buffer_.data(), buffer_.size());
       if (got < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
         reason = std::string("read failed: ") + strerror(errno);
         break;
       }
       if (got == 0) break;
-      std::size_t begin = 0;
-      for (std::size_t i = 0; i < static_cast<std::size_t>(got); ++i) {
-        if (buffer[i] != '\n') continue;
-        if (!discarding) pending.append(buffer, begin, i - begin);
-        const bool delivered = deliver(pending, discarding, discarded_id);
-        pending.clear();
-        discarding = false;
-        begin = i + 1;
-        if (delivered && (++unsynced_ >= kSyncEvery || over_queue_limit()) && !throttle())
-          return;  // stop() was called while we waited
-      }
-      if (!discarding) pending.append(buffer, begin, static_cast<std::size_t>(got) - begin);
-      if (!discarding && pending.size() > max_message_) {
-        // An oversized message is dropped whole, unread, as it arrives: memory stays bounded
-        // by the limit. Its answer names the request when its id comes first.
-        discarding = true;
-        discarded_id = top_level_id(std::string_view(pending).substr(0, 64 * 1024));
-        pending.clear();
-        pending.shrink_to_fit();
-      }
+      if (!take(static_cast<std::size_t>(got), true)) return;  // stop() was called meanwhile
     }
-    if (!pending.empty() || discarding) deliver(pending, discarding, discarded_id);
+    finish_input(reason);
+  }
+
+  // Splits the `got` bytes read into buffer_ into messages and hands them to the core. On the
+  // reader thread (`throttled`) it waits for the core as the flow control says; false when
+  // stop() was called while it waited.
+  bool take(std::size_t got, bool throttled) {
+    std::size_t begin = 0;
+    for (std::size_t i = 0; i < got; ++i) {
+      if (buffer_[i] != '\n') continue;
+      if (!discarding_) pending_.append(buffer_, begin, i - begin);
+      const bool delivered = deliver(pending_, discarding_, discarded_id_);
+      pending_.clear();
+      discarding_ = false;
+      begin = i + 1;
+      if (throttled && delivered && (++unsynced_ >= kSyncEvery || over_queue_limit()) &&
+          !throttle())
+        return false;
+    }
+    if (!discarding_) pending_.append(buffer_, begin, got - begin);
+    if (!discarding_ && pending_.size() > max_message_) {
+      // An oversized message is dropped whole, unread, as it arrives: memory stays bounded
+      // by the limit. Its answer names the request when its id comes first.
+      discarding_ = true;
+      discarded_id_ = top_level_id(std::string_view(pending_).substr(0, 64 * 1024));
+      pending_.clear();
+      pending_.shrink_to_fit();
+    }
+    return true;
+  }
+
+  // The input has ended: what is left is the last message, then the session and the transport
+  // end.
+  void finish_input(const std::string& reason) {
+    if (!pending_.empty() || discarding_) deliver(pending_, discarding_, discarded_id_);
+    pending_.clear();
+    discarding_ = false;
     sink_.on_session_closed(sink_.ctx, kSession);
     sink_.on_stopped(sink_.ctx, pmcp::sdk::str(reason));
   }
@@ -421,6 +521,11 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
       } else {
         queued_bytes_ -= text.size();
       }
+      if (paused_ && queued_bytes_ <= kMaxQueuedBytes && !closing_) {
+        paused_ = false;
+        if (host_ != nullptr && host_->post != nullptr)
+          host_->post(host_, &StdioTransport::resume_reading, this);
+      }
       flow_cv_.notify_all();
     }
   }
@@ -445,6 +550,15 @@ class StdioTransport final : public pmcp::sdk::TransportBase {
   uint64_t markers_posted_ = 0;
   uint64_t markers_run_ = 0;
   std::size_t unsynced_ = 0;  // messages delivered since the last marker (reader thread only)
+  // What is read: on the reader thread, or on the core thread when the core loop waits on fd 0
+  // (then loop_ and watch_ are set, core thread only).
+  std::string buffer_ = std::string(64 * 1024, '\0');
+  std::string pending_;      // the start of a message whose end has not arrived
+  bool discarding_ = false;  // the rest of an oversized message is skipped
+  std::string discarded_id_;
+  const pmcp_core_loop* loop_ = nullptr;
+  pmcp_fd_watch* watch_ = nullptr;
+  bool paused_ = false;  // core-loop reading waits for the writer (mutex_)
   bool closing_ = false;
   bool writer_done_ = false;
 };

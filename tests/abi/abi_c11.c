@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pmcp/config_check.h"
+#include "pmcp/core_loop.h"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
 #include "pmcp/transport.h"
@@ -24,6 +25,7 @@ int main(void) {
   failures += strcmp(PMCP_EXECUTOR_FACTORY_ID, "pmcp.executor/1") != 0;
   failures += strcmp(PMCP_TRANSPORT_FACTORY_ID, "pmcp.transport/1") != 0;
   failures += strcmp(PMCP_CONFIG_CHECK_FACTORY_ID, "pmcp.ext.config-check/1") != 0;
+  failures += strcmp(PMCP_CORE_LOOP_EXTENSION_ID, "pmcp.ext.core-loop/1") != 0;
   if (failures != 0) {
     fprintf(stderr, "ABI string constants changed\n");
     return 1;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "pmcp/config_check.h"
+#include "pmcp/core_loop.h"
 #include "pmcp/executor.h"
 #include "pmcp/plugin.h"
 #include "pmcp/transport.h"
@@ -27,6 +28,7 @@ int main() {
   failures += std::strcmp(PMCP_EXECUTOR_FACTORY_ID, "pmcp.executor/1") != 0;
   failures += std::strcmp(PMCP_TRANSPORT_FACTORY_ID, "pmcp.transport/1") != 0;
   failures += std::strcmp(PMCP_CONFIG_CHECK_FACTORY_ID, "pmcp.ext.config-check/1") != 0;
+  failures += std::strcmp(PMCP_CORE_LOOP_EXTENSION_ID, "pmcp.ext.core-loop/1") != 0;
   if (failures != 0) {
     std::fprintf(stderr, "ABI string constants changed\n");
     return 1;

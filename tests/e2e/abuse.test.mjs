@@ -6,7 +6,8 @@
 //
 // The limits these tests meet: a message (one line) may be [stdio] max_message_bytes long,
 // 16 MiB by default; arrays and objects may nest 64 deep; the stdio transport hands the core at
-// most 32 messages ahead of it and reads no more while over 4 MiB of answers wait for the client.
+// most one read (64 KiB) of messages ahead of it and reads no more while over 4 MiB of answers
+// wait for the client.
 //
 // The file speaks raw JSON lines to the stdio transport (RawServer), so it is registered for
 // the e2e variant only (tests/e2e/CMakeLists.txt): the other variants would repeat it with the
@@ -107,6 +108,30 @@ describe('client abuse over stdio', () => {
         await stillAnswers(raw, raw.pid);
       } finally {
         raw.proc.stdout.resume();
+        await raw.close();
+      }
+    });
+
+  test('a burst of requests far larger than one read, then silence: every one is answered',
+    async () => {
+      // The server reads its input 64 KiB at a time from its event loop, which is woken by new
+      // input only; what one read leaves behind must be read without waiting for more.
+      const raw = await started();
+      try {
+        const first = raw.nextId;
+        const N = 6000;
+        let text = '';
+        for (let i = 0; i < N; i++) {
+          text += `${JSON.stringify({ jsonrpc: '2.0', id: raw.nextId++, method: 'ping' })}\n`;
+        }
+        assert.ok(text.length > 4 * 64 * 1024);
+        await writeAll(raw, text);
+        await until(() => raw.messages.filter((m) => m.id >= first).length >= N, 20000,
+          `all ${N} answers`, 50);
+        const ids = new Set(raw.messages.filter((m) => m.id >= first).map((m) => m.id));
+        assert.equal(ids.size, N);
+        await stillAnswers(raw, raw.pid);
+      } finally {
         await raw.close();
       }
     });

@@ -2,6 +2,7 @@
 // deinitialised; every broken plugin is refused with a message naming its file and the reason.
 #include "plugin/plugin_loader.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +10,8 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "plugin/host_services.hpp"
+#include "pmcp/core_loop.h"
 #include "pmcp/executor.h"
 #include "pmcp/transport.h"
 
@@ -297,6 +301,130 @@ TEST(HostServices, OneTablePerPluginWithTheHostsVersion) {
   EXPECT_EQ(a->abi_major, PMCP_ABI_VERSION_MAJOR);
   EXPECT_EQ(a->abi_minor, PMCP_ABI_VERSION_MINOR);
   EXPECT_EQ(a->get_extension(a, "pmcp.ext.anything/1"), nullptr);
+}
+
+// The core-loop extension: ready() on the core thread once input arrives, once per rearm(),
+// never after cancel(), also from inside ready(); the plugin's descriptor stays open.
+struct Readiness {
+  int fd = -1;
+  int calls = 0;
+  std::string read;
+  const pmcp_core_loop* loop = nullptr;
+  pmcp_fd_watch* watch = nullptr;
+  bool cancel_inside = false;
+  static void ready(void* user) {
+    auto* self = static_cast<Readiness*>(user);
+    ++self->calls;
+    char buffer[64];
+    const ssize_t n = ::read(self->fd, buffer, sizeof buffer);
+    if (n > 0) self->read.append(buffer, static_cast<std::size_t>(n));
+    if (self->cancel_inside) {
+      self->loop->cancel(self->watch);
+      self->watch = nullptr;
+    }
+  }
+};
+
+void run_briefly(boost::asio::io_context& io) {
+  io.restart();
+  io.run_for(std::chrono::milliseconds(30));
+}
+
+TEST(HostServices, CoreLoopCallsReadyOncePerRearmAndNeverAfterCancel) {
+  boost::asio::io_context io;
+  HostServices services(io);
+  const pmcp_host* host = services.host_for("stdio");
+  const auto* loop =
+      static_cast<const pmcp_core_loop*>(host->get_extension(host, PMCP_CORE_LOOP_EXTENSION_ID));
+  ASSERT_NE(loop, nullptr);
+  EXPECT_EQ(loop->struct_size, sizeof(pmcp_core_loop));
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  Readiness r;
+  r.fd = fds[0];
+  r.loop = loop;
+  char err[256] = {};
+  ASSERT_EQ(loop->watch_input(host, fds[0], &Readiness::ready, &r, &r.watch,
+                              pmcp_error_buf{err, sizeof err}),
+            PMCP_OK)
+      << err;
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 0) << "nothing to read yet";
+  ASSERT_EQ(write(fds[1], "one", 3), 3);
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 1);
+  EXPECT_EQ(r.read, "one");
+  ASSERT_EQ(write(fds[1], "two", 3), 3);
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 1) << "not again before rearm()";
+  ASSERT_EQ(read(fds[0], err, 3), 3);  // drained by hand: the next rearm waits for new input
+  loop->rearm(r.watch);
+  loop->rearm(r.watch);  // a second rearm() while one is asked for does nothing
+  ASSERT_EQ(write(fds[1], "three", 5), 5);
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 2);
+  EXPECT_EQ(r.read, "onethree");
+  // Cancelled while a call is due: none comes.
+  loop->rearm(r.watch);
+  ASSERT_EQ(write(fds[1], "four", 4), 4);
+  loop->cancel(r.watch);
+  r.watch = nullptr;
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 2);
+  EXPECT_GE(fcntl(fds[0], F_GETFD), 0) << "the plugin's descriptor stays open";
+  // Cancelled from inside ready(): the call that did it is the last.
+  ASSERT_EQ(read(fds[0], err, 4), 4);
+  r.cancel_inside = true;
+  ASSERT_EQ(loop->watch_input(host, fds[0], &Readiness::ready, &r, &r.watch,
+                              pmcp_error_buf{err, sizeof err}),
+            PMCP_OK);
+  ASSERT_EQ(write(fds[1], "five", 4), 4);
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 3);
+  EXPECT_EQ(r.watch, nullptr);
+  ASSERT_EQ(write(fds[1], "six", 3), 3);
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 3);
+  // The end of the input wakes it too.
+  r.cancel_inside = false;
+  ASSERT_EQ(loop->watch_input(host, fds[0], &Readiness::ready, &r, &r.watch,
+                              pmcp_error_buf{err, sizeof err}),
+            PMCP_OK);
+  ASSERT_EQ(read(fds[0], err, 3), 3);
+  close(fds[1]);
+  run_briefly(io);
+  EXPECT_EQ(r.calls, 4);
+  loop->cancel(r.watch);
+  close(fds[0]);
+}
+
+TEST(HostServices, CoreLoopRefusesWhatItCannotWaitOn) {
+  boost::asio::io_context io;
+  HostServices services(io);
+  const pmcp_host* host = services.host_for("stdio");
+  const auto* loop =
+      static_cast<const pmcp_core_loop*>(host->get_extension(host, PMCP_CORE_LOOP_EXTENSION_ID));
+  ASSERT_NE(loop, nullptr);
+  char path[] = "/tmp/pmcp-core-loop-XXXXXX";
+  const int file = mkstemp(path);
+  ASSERT_GE(file, 0);
+  unlink(path);
+  Readiness r;
+  pmcp_fd_watch* watch = reinterpret_cast<pmcp_fd_watch*>(&r);
+  char err[256] = {};
+  EXPECT_EQ(
+      loop->watch_input(host, file, &Readiness::ready, &r, &watch, pmcp_error_buf{err, sizeof err}),
+      PMCP_ERR_UNSUPPORTED);
+  EXPECT_EQ(watch, nullptr);
+  EXPECT_EQ(std::string(err),
+            "the core loop cannot wait on this descriptor: Operation not permitted");
+  EXPECT_GE(fcntl(file, F_GETFD), 0) << "the plugin's descriptor stays open";
+  close(file);
+  EXPECT_EQ(
+      loop->watch_input(host, -1, &Readiness::ready, &r, &watch, pmcp_error_buf{err, sizeof err}),
+      PMCP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(loop->watch_input(host, 0, nullptr, &r, &watch, pmcp_error_buf{err, sizeof err}),
+            PMCP_ERR_INVALID_ARGUMENT);
 }
 
 TEST(HostServices, LogWritesThroughSpdlogWithThePluginId) {
