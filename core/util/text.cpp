@@ -125,15 +125,12 @@ std::size_t count_chars(std::string_view utf8) {
 Cut keep_tail(std::string utf8, std::size_t max_chars, std::string_view hint) {
   std::size_t total = count_chars(utf8);
   if (total <= max_chars) return Cut{std::move(utf8), 0};
-  std::size_t drop = total - max_chars;
-  std::size_t pos = 0;
-  std::size_t seen = 0;
-  while (pos < utf8.size()) {
-    if ((static_cast<unsigned char>(utf8[pos]) & 0xC0) != 0x80) {
-      if (seen == drop) break;
-      ++seen;
-    }
-    ++pos;
+  const std::size_t drop = total - max_chars;
+  // From the end: only the part that is kept is walked, not the (often much longer) rest.
+  std::size_t pos = utf8.size();
+  for (std::size_t kept = 0; pos > 0 && kept < max_chars;) {
+    --pos;
+    if ((static_cast<unsigned char>(utf8[pos]) & 0xC0) != 0x80) ++kept;
   }
   std::string out = "[... " + std::to_string(drop) + " earlier characters truncated";
   if (!hint.empty()) out += "; " + std::string(hint);

@@ -94,6 +94,37 @@ TEST(Text, KeepTailCountsCharactersAndSaysWhatWasCut) {
   EXPECT_TRUE(c.text.ends_with("\xC3\xA9\xC3\xA9"));
 }
 
+// The tail that keep_tail keeps is found from the end; it must be the same as counting from the
+// start: the characters after the first (total - max_chars).
+TEST(Text, KeepTailKeepsExactlyTheLastCharacters) {
+  std::mt19937 random(7);
+  const std::vector<std::string> pieces = {
+      "a", "\n", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\x80", "\xC3"};
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    const int n = static_cast<int>(random() % 40);
+    for (int k = 0; k < n; ++k) text += pieces[random() % pieces.size()];
+    text = sanitize_utf8(std::move(text));
+    const std::size_t total = count_chars(text);
+    const std::size_t max_chars = random() % (total + 2);
+    const Cut cut = keep_tail(text, max_chars, "");
+    if (total <= max_chars) {
+      EXPECT_EQ(cut.text, text);
+      EXPECT_EQ(cut.cut_chars, 0u);
+      continue;
+    }
+    std::size_t start = 0;
+    for (std::size_t seen = 0; start < text.size(); ++start) {
+      if ((static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) continue;
+      if (seen++ == total - max_chars) break;
+    }
+    EXPECT_EQ(cut.cut_chars, total - max_chars);
+    const std::string header =
+        "[... " + std::to_string(total - max_chars) + " earlier characters truncated]\n";
+    EXPECT_EQ(cut.text, header + text.substr(start)) << round;
+  }
+}
+
 TEST(Text, LastLines) {
   EXPECT_EQ(last_lines("a\nb\nc\n", 2), "b\nc\n");
   EXPECT_EQ(last_lines("a\nb\nc", 2), "b\nc");
