@@ -86,7 +86,7 @@ void ToolCall::finish(json::object structured) {
   message += R"({"jsonrpc":"2.0","id":)";
   message += json::serialize(request_id_);
   message += R"(,"result":{"content":[{"type":"text","text":)";
-  message += json::serialize(json::string_view(body));
+  append_json_string(message, body);
   message += R"(}],"structuredContent":)";
   message += body;
   message += R"(,"isError":false}})";

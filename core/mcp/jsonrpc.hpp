@@ -57,6 +57,9 @@ struct Parsed {
 Parsed parse(std::string_view text);
 
 std::string make_result(const json::value& id, json::value result);
+// Appends `text` to `out` as a JSON string, quoted and escaped exactly as json::serialize writes
+// it, without a temporary copy (a large answer carries its structured result again as text).
+void append_json_string(std::string& out, std::string_view text);
 std::string make_error(const json::value& id, int code, std::string_view message,
                        const json::value* data = nullptr);
 std::string make_notification(std::string_view method, json::object params);

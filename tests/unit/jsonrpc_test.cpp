@@ -1,9 +1,13 @@
 // JSON-RPC framing and MCP dispatch: error codes, batches, version negotiation, cancellation,
 // progress and log levels, checked through the dispatcher with a recording outbound.
+#include "mcp/jsonrpc.hpp"
+
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+
 #include "mcp/dispatcher.hpp"
-#include "mcp/jsonrpc.hpp"
 
 namespace pmcp::mcp {
 namespace {
@@ -228,6 +232,30 @@ TEST_F(DispatcherTest, SessionCloseCancelsPendingCalls) {
   d.on_session_closed(s);
   EXPECT_TRUE(cancelled);
   EXPECT_EQ(d.session_count(), 0u);
+}
+
+// A tool's answer carries its structured result again as a JSON string, appended in place; it
+// must read exactly as Boost.JSON writes a string: every byte value, alone and in runs.
+TEST(JsonRpc, AppendedStringsAreWrittenAsBoostJsonWritesThem) {
+  std::mt19937 random(11);
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    const int n = static_cast<int>(random() % 64);
+    for (int k = 0; k < n; ++k) {
+      // Mostly plain text, so that runs without escapes are long too.
+      text += random() % 4 == 0 ? static_cast<char>(random() % 256)
+                                : static_cast<char>('a' + random() % 26);
+    }
+    std::string out = "prefix";
+    append_json_string(out, text);
+    EXPECT_EQ(out, "prefix" + json::serialize(json::string_view(text))) << round;
+  }
+  for (int c = 0; c < 256; ++c) {
+    const std::string text(1, static_cast<char>(c));
+    std::string out;
+    append_json_string(out, text);
+    EXPECT_EQ(out, json::serialize(json::string_view(text))) << c;
+  }
 }
 
 }  // namespace
