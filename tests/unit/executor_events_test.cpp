@@ -15,46 +15,14 @@
 #include <vector>
 
 #include "allocation_count.hpp"
+#include "minimal_executor.hpp"
 #include "process/executor.hpp"
 
 namespace pmcp::process {
 namespace {
 
-const pmcp_executor_sink* g_sink = nullptr;
-
-int32_t fake_spawn(pmcp_executor*, const pmcp_spawn_options*, pmcp_error_buf) { return PMCP_OK; }
-int32_t fake_write(pmcp_executor*, uint64_t, const uint8_t*, size_t, pmcp_error_buf) {
-  return PMCP_OK;
-}
-int32_t fake_close(pmcp_executor*, uint64_t, pmcp_error_buf) { return PMCP_OK; }
-int32_t fake_signal(pmcp_executor*, uint64_t, int32_t, pmcp_error_buf) { return PMCP_OK; }
-int32_t fake_resize(pmcp_executor*, uint64_t, uint16_t, uint16_t, pmcp_error_buf) {
-  return PMCP_OK;
-}
-void fake_destroy(pmcp_executor*) { g_sink = nullptr; }
-
-pmcp_executor g_instance = [] {
-  pmcp_executor e{};
-  e.struct_size = sizeof(e);
-  e.id_prefix = "test";
-  e.default_cwd = "/";
-  e.spawn = fake_spawn;
-  e.write_stdin = fake_write;
-  e.close_stdin = fake_close;
-  e.signal = fake_signal;
-  e.resize = fake_resize;
-  e.destroy = fake_destroy;
-  return e;
-}();
-
-int32_t fake_create(const pmcp_executor_factory*, const pmcp_host*, pmcp_str,
-                    const pmcp_executor_sink* sink, pmcp_executor** out, pmcp_error_buf) {
-  g_sink = sink;
-  *out = &g_instance;
-  return PMCP_OK;
-}
-
-const pmcp_executor_factory g_factory{sizeof(pmcp_executor_factory), fake_create};
+using test_plugin::g_factory;
+using test_plugin::g_sink;
 
 struct Event {
   enum Kind { output, exit } kind;

@@ -325,6 +325,10 @@ struct Readiness {
   }
 };
 
+const pmcp_core_loop* core_loop_of(const pmcp_host* host) {
+  return static_cast<const pmcp_core_loop*>(host->get_extension(host, PMCP_CORE_LOOP_EXTENSION_ID));
+}
+
 void run_briefly(boost::asio::io_context& io) {
   io.restart();
   io.run_for(std::chrono::milliseconds(30));
@@ -334,8 +338,7 @@ TEST(HostServices, CoreLoopCallsReadyOncePerRearmAndNeverAfterCancel) {
   boost::asio::io_context io;
   HostServices services(io);
   const pmcp_host* host = services.host_for("stdio");
-  const auto* loop =
-      static_cast<const pmcp_core_loop*>(host->get_extension(host, PMCP_CORE_LOOP_EXTENSION_ID));
+  const pmcp_core_loop* loop = core_loop_of(host);
   ASSERT_NE(loop, nullptr);
   EXPECT_EQ(loop->struct_size, sizeof(pmcp_core_loop));
   int fds[2];
@@ -402,8 +405,7 @@ TEST(HostServices, CoreLoopRefusesWhatItCannotWaitOn) {
   boost::asio::io_context io;
   HostServices services(io);
   const pmcp_host* host = services.host_for("stdio");
-  const auto* loop =
-      static_cast<const pmcp_core_loop*>(host->get_extension(host, PMCP_CORE_LOOP_EXTENSION_ID));
+  const pmcp_core_loop* loop = core_loop_of(host);
   ASSERT_NE(loop, nullptr);
   char path[] = "/tmp/pmcp-core-loop-XXXXXX";
   const int file = mkstemp(path);

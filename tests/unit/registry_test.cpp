@@ -1,6 +1,8 @@
 // The process registry (process/registry.cpp): the limit on running processes, and which ended
 // processes it keeps for ps. The executor is a minimal plugin written against the C ABI whose
 // sink the test drives itself, as a plugin's thread would.
+#include "process/registry.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -8,49 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "minimal_executor.hpp"
 #include "process/executor.hpp"
-#include "process/registry.hpp"
 
 namespace pmcp::process {
 namespace {
 
-const pmcp_executor_sink* g_sink = nullptr;
-
-int32_t accept_spawn(pmcp_executor*, const pmcp_spawn_options*, pmcp_error_buf) {
-  return PMCP_OK;
-}
-int32_t accept_write(pmcp_executor*, uint64_t, const uint8_t*, size_t, pmcp_error_buf) {
-  return PMCP_OK;
-}
-int32_t accept_close(pmcp_executor*, uint64_t, pmcp_error_buf) { return PMCP_OK; }
-int32_t accept_signal(pmcp_executor*, uint64_t, int32_t, pmcp_error_buf) { return PMCP_OK; }
-int32_t accept_resize(pmcp_executor*, uint64_t, uint16_t, uint16_t, pmcp_error_buf) {
-  return PMCP_OK;
-}
-void forget_sink(pmcp_executor*) { g_sink = nullptr; }
-
-pmcp_executor g_instance = [] {
-  pmcp_executor e{};
-  e.struct_size = sizeof(e);
-  e.id_prefix = "test";
-  e.default_cwd = "/";
-  e.spawn = accept_spawn;
-  e.write_stdin = accept_write;
-  e.close_stdin = accept_close;
-  e.signal = accept_signal;
-  e.resize = accept_resize;
-  e.destroy = forget_sink;
-  return e;
-}();
-
-int32_t create_instance(const pmcp_executor_factory*, const pmcp_host*, pmcp_str,
-                        const pmcp_executor_sink* sink, pmcp_executor** out, pmcp_error_buf) {
-  g_sink = sink;
-  *out = &g_instance;
-  return PMCP_OK;
-}
-
-const pmcp_executor_factory g_factory{sizeof(pmcp_executor_factory), create_instance};
+using test_plugin::g_factory;
+using test_plugin::g_sink;
 
 // Runs the core thread's handlers until `done` holds (or a second has passed).
 template <typename Done>
