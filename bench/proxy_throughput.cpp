@@ -1,7 +1,9 @@
 // Download throughput through the filtering proxy (plugins/netpolicy) beside a direct loopback
 // connection: a local server sends N MB, read through an HTTP CONNECT tunnel on the proxy's unix
 // socket, through pmcp-net-bridge (loopback TCP -> bridge -> unix socket -> proxy), and
-// directly. Prints the median of several runs per path, its ratio to direct, and one JSON line.
+// directly. A fourth path, "relay", is the floor of any relay whose client side is loopback TCP,
+// as a sandboxed command's is: a bare blocking splice(2) loop with no policy and no event loop.
+// Prints the median of several runs per path, its ratio to direct, and one JSON line.
 //
 //   pmcp-bench-proxy-throughput [--short] [megabytes=100] [runs=5]
 //   --short: 10 MB, 3 runs (a quick check that every path works)
@@ -87,6 +89,65 @@ class Source {
 
  private:
   std::size_t bytes_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// Relays each accepted loopback TCP connection from a fresh connection to `upstream`, one way,
+// with blocking splice(2) through a pipe: the least work a relay can do per byte.
+class Relay {
+ public:
+  explicit Relay(uint16_t upstream) : upstream_(upstream) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a = loopback(0);
+    socklen_t length = sizeof a;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 16) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &length) != 0) {
+      die("relay listen");
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0) return;
+        std::thread([client, this] {
+          const int from = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+          const sockaddr_in a = loopback(upstream_);
+          int p[2];
+          if (connect(from, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0 &&
+              pipe2(p, O_CLOEXEC) == 0) {
+            fcntl(p[1], F_SETPIPE_SZ, 256 * 1024);
+            for (;;) {
+              const ssize_t n = splice(from, nullptr, p[1], nullptr, 256 * 1024, SPLICE_F_MOVE);
+              if (n <= 0) break;
+              ssize_t held = n;
+              while (held > 0) {
+                const ssize_t m = splice(p[0], nullptr, client, nullptr,
+                                         static_cast<std::size_t>(held), SPLICE_F_MOVE);
+                if (m <= 0) break;
+                held -= m;
+              }
+              if (held > 0) break;
+            }
+            close(p[0]);
+            close(p[1]);
+          }
+          close(from);
+          close(client);
+        }).detach();
+      }
+    });
+  }
+  ~Relay() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  uint16_t upstream_;
   int fd_ = -1;
   uint16_t port_ = 0;
   std::thread thread_;
@@ -197,6 +258,7 @@ int main(int argc, char** argv) {
   const std::string dir = mkdtemp(tmpl);
   const std::string socket_path = dir + "/proxy.sock";
   Source source(bytes);
+  Relay relay(source.port());
   auto proxy =
       pmcp::netpolicy::Proxy::start({.allowed_domains = {"127.0.0.1"}}, socket_path, nullptr);
   const auto [bridge_pid, bridge_port] = start_bridge(socket_path);
@@ -222,6 +284,7 @@ int main(int argc, char** argv) {
          return fd;
        },
        {}},
+      {"relay", [&] { return connect_tcp(relay.port()); }, {}},
   };
   for (int r = 0; r < runs; ++r) {  // interleaved, so that load on the machine hits all alike
     for (auto& p : paths) p.rates.push_back(download(p.open, bytes));
@@ -239,8 +302,10 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "{\"bench\":\"proxy_throughput\",\"megabytes\":%zu,\"runs\":%d,\"direct_mbps\":%.0f,"
-      "\"proxy_mbps\":%.0f,\"bridge_mbps\":%.0f,\"proxy_ratio\":%.3f,\"bridge_ratio\":%.3f}\n",
+      "\"proxy_mbps\":%.0f,\"bridge_mbps\":%.0f,\"relay_mbps\":%.0f,\"proxy_ratio\":%.3f,"
+      "\"bridge_ratio\":%.3f,\"relay_ratio\":%.3f}\n",
       megabytes, runs, direct, median(paths[1].rates), median(paths[2].rates),
-      median(paths[1].rates) / direct, median(paths[2].rates) / direct);
+      median(paths[3].rates), median(paths[1].rates) / direct, median(paths[2].rates) / direct,
+      median(paths[3].rates) / direct);
   return 0;
 }
