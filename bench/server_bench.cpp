@@ -14,12 +14,17 @@
 // Floors are measured by this program in the same run, interleaved with the server's runs, so
 // that load on the machine hits both alike: `/bin/sh -c 'echo hi'` started with posix_spawn,
 // its stdout and stderr read from pipes until end of file, then waitpid; and `head -c N
-// /dev/zero` read straight from a pipe (or `cat` from a PTY).
+// /dev/zero` read straight from a pipe (or `cat` from a PTY). A second spawn floor has one
+// process between the caller and the command, as any server that supervises its commands from
+// another process does: a helper started once (this program, run as `--floor-helper`) takes
+// the stdout and stderr pipes over a socket, forks and execs the command, waits for it and
+// sends its wait status back.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -377,6 +382,122 @@ std::pair<double, uint64_t> floor_run(const std::vector<std::string>& argv) {
   return {ms_between(t0, Clock::now()), bytes};
 }
 
+// Reads both pipes to end of file; returns the bytes of the first.
+uint64_t drain_two(int out, int err) {
+  uint64_t bytes = 0;
+  pollfd fds[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
+  int open_fds = 2;
+  static char buf[1 << 16];
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) die("poll");
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        if (i == 0) bytes += static_cast<uint64_t>(n);
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  return bytes;
+}
+
+// The helper's loop (`--floor-helper`, its socket on fd 3): per message, two descriptors
+// (stdout, stderr); runs `/bin/sh -c 'echo hi'` on them, waits, answers with the wait status.
+[[noreturn]] void floor_helper_main() {
+  const int sock = 3;
+  for (;;) {
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) <= 0) _exit(0);
+    const cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (c == nullptr || c->cmsg_type != SCM_RIGHTS) _exit(1);
+    int fds[2];
+    std::memcpy(fds, CMSG_DATA(c), sizeof fds);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int null = open("/dev/null", O_RDONLY);
+      dup2(null, 0);
+      dup2(fds[0], 1);
+      dup2(fds[1], 2);
+      char* const args[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
+                            const_cast<char*>("echo hi"), nullptr};
+      execve(args[0], args, environ);
+      _exit(127);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    int status = -1;
+    if (pid > 0) waitpid(pid, &status, 0);
+    if (send(sock, &status, sizeof status, MSG_NOSIGNAL) != sizeof status) _exit(1);
+  }
+}
+
+// A started helper (see floor_helper_main) and the bench's end of its socket.
+class FloorHelper {
+ public:
+  FloorHelper() {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) die("socketpair");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pair[1], 3);
+    char self[] = "/proc/self/exe";
+    char flag[] = "--floor-helper";
+    char* const args[] = {self, flag, nullptr};
+    if (posix_spawn(&pid_, self, &fa, nullptr, args, environ) != 0) die("spawn the floor helper");
+    posix_spawn_file_actions_destroy(&fa);
+    close(pair[1]);
+    sock_ = pair[0];
+  }
+  ~FloorHelper() {
+    close(sock_);
+    waitpid(pid_, nullptr, 0);
+  }
+  // One `echo hi` through the helper, timed like floor_run.
+  double run() {
+    const auto t0 = Clock::now();
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) die("pipe failed");
+    char byte = 'L';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    const int fds[2] = {out[1], err[1]};
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    if (sendmsg(sock_, &msg, MSG_NOSIGNAL) != 1) die("floor helper: send");
+    close(out[1]);
+    close(err[1]);
+    if (drain_two(out[0], err[0]) != 3) die("floor helper: wrong output");
+    int status = -1;
+    if (recv(sock_, &status, sizeof status, 0) != sizeof status || status != 0) {
+      die("floor helper: no exit status");
+    }
+    return ms_between(t0, Clock::now());
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int sock_ = -1;
+};
+
 // `cat file` on a PTY made here, read from the master until the child has closed it.
 double floor_tty_cat(const fs::path& file) {
   const auto t0 = Clock::now();
@@ -472,7 +593,8 @@ void bench_round_trip(const fs::path& dir, int iterations, bool with_sandbox) {
   auto plain = start_ours(dir, "plain", false);
   std::unique_ptr<StdioServer> sandboxed;
   if (with_sandbox) sandboxed = start_ours(dir, "sandboxed", true);
-  std::vector<double> floor_ms, plain_ms, tty_ms, sandbox_ms;
+  FloorHelper helper;
+  std::vector<double> floor_ms, helper_ms, plain_ms, tty_ms, sandbox_ms;
   auto timed_call = [](StdioServer& s, bool tty) {
     const auto t0 = Clock::now();
     json::object r = s.call("spawn", echo_args(tty));
@@ -483,22 +605,27 @@ void bench_round_trip(const fs::path& dir, int iterations, bool with_sandbox) {
   const std::vector<std::string> sh = {"/bin/sh", "-c", "echo hi"};
   // Warm-up: page cache, first use of every path.
   floor_run(sh);
+  helper.run();
   timed_call(*plain, false);
   timed_call(*plain, true);
   if (sandboxed) timed_call(*sandboxed, false);
   for (int i = 0; i < iterations; ++i) {
     floor_ms.push_back(floor_run(sh).first);
+    helper_ms.push_back(helper.run());
     plain_ms.push_back(timed_call(*plain, false));
     tty_ms.push_back(timed_call(*plain, true));
     if (sandboxed) sandbox_ms.push_back(timed_call(*sandboxed, false));
   }
-  Stats f = stats(floor_ms), p = stats(plain_ms);
+  Stats f = stats(floor_ms), h = stats(helper_ms), p = stats(plain_ms);
   add_row("floor_spawn_ms", "floor: posix_spawn sh -c 'echo hi'", "ms", f);
+  add_row("floor_helper_spawn_ms", "floor through a helper process", "ms", h);
   add_row("spawn_ms", "spawn echo hi (sandbox off)", "ms", p);
   add_row("spawn_tty_ms", "spawn echo hi tty (sandbox off)", "ms", stats(tty_ms));
   if (sandboxed) add_row("spawn_sandbox_ms", "spawn echo hi (sandbox on)", "ms", stats(sandbox_ms));
   add_value("spawn_ratio_p50", "spawn / floor at p50", "x", p.p50 / f.p50);
   add_value("spawn_ratio_p99", "spawn / floor at p99", "x", p.p99 / f.p99);
+  add_value("helper_ratio_p50", "floor through a helper / floor at p50", "x", h.p50 / f.p50);
+  add_value("spawn_helper_ratio_p50", "spawn / floor through a helper at p50", "x", p.p50 / h.p50);
 
   // The work behind one call (pipes, sandbox off): the server's CPU time and thread wake-ups,
   // and the supervisor's own CPU time (not its launchers', which end with their commands).
@@ -723,6 +850,7 @@ std::string to_text(const json::value& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--floor-helper") floor_helper_main();
   bool short_mode = false, peers = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
