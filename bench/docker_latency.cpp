@@ -2,7 +2,8 @@
 // and the start-up time of docker mode (engine check, container create and start), measured
 // through the library API. Needs the engine and test image of scripts/docker-test-env.sh.
 //
-//   pmcp-bench-docker-latency [iterations=100] [image=pmcp-test-busybox:latest]
+//   pmcp-bench-docker-latency [--short] [iterations=100] [image=pmcp-test-busybox:latest]
+//   --short: 5 iterations (a quick check that both modes work)
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,8 +61,11 @@ std::unique_ptr<pmcp::ProcessMcp> make(const std::string& toml) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 100;
-  const std::string image = argc > 2 ? argv[2] : "pmcp-test-busybox:latest";
+  int arg = 1;
+  const bool quick = argc > 1 && std::string(argv[1]) == "--short";
+  if (quick) ++arg;
+  const int iterations = argc > arg ? std::max(1, std::atoi(argv[arg])) : quick ? 5 : 100;
+  const std::string image = argc > arg + 1 ? argv[arg + 1] : "pmcp-test-busybox:latest";
   const std::string dirs = std::string("plugin_dirs = [\"") + PMCP_PLUGIN_DIR + "\"]\n";
   const std::string tag = std::to_string(getpid());
 
