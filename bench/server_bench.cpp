@@ -17,8 +17,8 @@
 // /dev/zero` read straight from a pipe (or `cat` from a PTY). A second spawn floor has one
 // process between the caller and the command, as any server that supervises its commands from
 // another process does: a helper started once (this program, run as `--floor-helper`) takes
-// the stdout and stderr pipes over a socket, forks and execs the command, waits for it and
-// sends its wait status back.
+// the stdout and stderr pipes over a socket, starts the command with posix_spawn, waits for it
+// and sends its wait status back.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -423,17 +423,18 @@ uint64_t drain_two(int out, int err) {
     if (c == nullptr || c->cmsg_type != SCM_RIGHTS) _exit(1);
     int fds[2];
     std::memcpy(fds, CMSG_DATA(c), sizeof fds);
-    const pid_t pid = fork();
-    if (pid == 0) {
-      const int null = open("/dev/null", O_RDONLY);
-      dup2(null, 0);
-      dup2(fds[0], 1);
-      dup2(fds[1], 2);
-      char* const args[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
-                            const_cast<char*>("echo hi"), nullptr};
-      execve(args[0], args, environ);
-      _exit(127);
-    }
+    // Started as the floor starts it (posix_spawn, no copy of this process's page tables), so
+    // that the difference to the floor is the hop to another process and back.
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[0], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    char* const args[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
+                          const_cast<char*>("echo hi"), nullptr};
+    pid_t pid = -1;
+    if (posix_spawn(&pid, args[0], &fa, nullptr, args, environ) != 0) pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
     close(fds[0]);
     close(fds[1]);
     int status = -1;
