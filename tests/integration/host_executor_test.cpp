@@ -592,6 +592,36 @@ TEST_P(HostExecutorTest, EnvironmentIsExactlyTheGivenOne) {
   EXPECT_EQ(r.out.find("PMCP_HOST_TEST_SERVER_ONLY"), std::string::npos);
 }
 
+// A launch spec of up to about 4 KB goes to the supervisor inside its message, a larger one in a
+// memfd (protocol.hpp): sizes on both sides of the limit, and far above it, arrive whole, with
+// pipes and with a terminal.
+TEST_P(HostExecutorTest, LaunchSpecsOfEverySizeArriveWhole) {
+  uint64_t id = 100;
+  // `entries` variables of `size` bytes each (one string may not exceed 128 KiB at exec).
+  auto check = [&](std::size_t size, int entries, bool pty) {
+    Options o;
+    o.pty = pty;
+    o.env = {"PATH=/usr/bin:/bin"};
+    for (int k = 0; k < entries; ++k) {
+      o.env.push_back("BIG" + std::to_string(k) + "=" + std::string(size, 'a' + k % 26));
+    }
+    const Record r = run(++id, {kChild, "env"}, o);
+    EXPECT_EQ(r.code, 0) << size;
+    std::string out = r.out;
+    if (pty) out.erase(std::remove(out.begin(), out.end(), '\r'), out.end());
+    std::vector<std::string> got = lines(out);
+    std::vector<std::string> want = o.env;
+    std::erase_if(got, [](const std::string& e) { return !e.starts_with("BIG"); });
+    std::erase_if(want, [](const std::string& e) { return !e.starts_with("BIG"); });
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want) << "size " << size << " x " << entries << (pty ? " pty" : "");
+  };
+  for (std::size_t size = 3900; size <= 4150; size += 5) check(size, 1, false);
+  check(30000, 10, false);
+  check(20000, 5, true);
+}
+
 TEST_P(HostExecutorTest, WorkingDirectory) {
   Options o;
   o.cwd = "/tmp";
