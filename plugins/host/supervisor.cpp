@@ -71,6 +71,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -218,7 +219,9 @@ struct Spec {
   bool pty = false;
   unsigned short cols = 80;
   unsigned short rows = 24;
-  std::string text;
+  std::unique_ptr<char[]> storage;  // text lies in it
+  char* text = nullptr;
+  std::size_t size = 0;
   const char* cwd = nullptr;
   std::vector<char*> argv;  // null-terminated
   std::vector<char*> envp;  // null-terminated
@@ -229,11 +232,12 @@ struct Spec {
 bool read_spec_file(int fd, Spec& spec) {
   const off_t size = lseek(fd, 0, SEEK_END);
   if (size <= 0 || size > (off_t{1} << 30)) return false;
-  spec.text.resize(static_cast<std::size_t>(size));
+  spec.size = static_cast<std::size_t>(size);
+  spec.storage.reset(new char[spec.size]);
+  spec.text = spec.storage.get();
   std::size_t got = 0;
-  while (got < spec.text.size()) {
-    const ssize_t n =
-        pread(fd, spec.text.data() + got, spec.text.size() - got, static_cast<off_t>(got));
+  while (got < spec.size) {
+    const ssize_t n = pread(fd, spec.text + got, spec.size - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     got += static_cast<std::size_t>(n);
@@ -243,11 +247,11 @@ bool read_spec_file(int fd, Spec& spec) {
 
 // Parses spec.text (protocol.hpp, kLaunch) in place. False when it is malformed.
 bool parse_spec(Spec& spec) {
-  if (spec.text.empty() || spec.text.back() != '\0') return false;
+  if (spec.size == 0 || spec.text[spec.size - 1] != '\0') return false;
   std::size_t at = 0;
   const auto next = [&]() -> char* {
-    if (at >= spec.text.size()) return nullptr;
-    char* field = spec.text.data() + at;
+    if (at >= spec.size) return nullptr;
+    char* field = spec.text + at;
     at += std::strlen(field) + 1;
     return field;
   };
@@ -261,7 +265,7 @@ bool parse_spec(Spec& spec) {
   spec.cols = static_cast<unsigned short>(std::strtoul(cols, nullptr, 10));
   spec.rows = static_cast<unsigned short>(std::strtoul(rows, nullptr, 10));
   const std::size_t argc = std::strtoul(count, nullptr, 10);
-  if (argc == 0 || argc > spec.text.size()) return false;
+  if (argc == 0 || argc > spec.size) return false;
   spec.argv.reserve(argc + 1);
   for (std::size_t k = 0; k < argc; ++k) {
     char* arg = next();
@@ -272,7 +276,7 @@ bool parse_spec(Spec& spec) {
   count = next();
   if (count == nullptr) return false;
   const std::size_t envc = std::strtoul(count, nullptr, 10);
-  if (envc > spec.text.size()) return false;
+  if (envc > spec.size) return false;
   spec.envp.reserve(envc + 1);
   for (std::size_t k = 0; k < envc; ++k) {
     char* entry = next();
@@ -280,7 +284,7 @@ bool parse_spec(Spec& spec) {
     spec.envp.push_back(entry);
   }
   spec.envp.push_back(nullptr);
-  return at == spec.text.size();
+  return at == spec.size;
 }
 
 // Reads the command's exec report: a Record when it failed before exec, end of file when it
@@ -367,12 +371,14 @@ int launcher_prologue(pid_t supervisor) {
 struct Launch {
   int fds[5] = {-1, -1, -1, -1, -1};
   int count = 0;
-  std::size_t inline_size = 0;       // 0: the spec is in a memfd, fds[1]
-  char message[proto::kMaxMessage];  // the Record, then the inline spec
+  std::size_t inline_size = 0;  // 0: the spec is in a memfd, fds[1]
+  // The Record, then the inline spec, which the launcher parses in place. On the heap and not
+  // zeroed, so that a launcher dirties no more of its pages than the message takes (a buffer
+  // on the stack pushed every later call a page deeper: about 8 KB more per live process).
+  std::unique_ptr<char[]> message{new char[proto::kMaxMessage]};
 
   int channel() const { return fds[0]; }
   int spec_fd() const { return inline_size == 0 ? fds[1] : -1; }
-  const char* inline_spec() const { return message + sizeof(proto::Record); }
   // stdin, stdout and stderr for pipes, else -1.
   void stdio(int out[3]) const {
     const int first = inline_size == 0 ? 2 : 1;
@@ -386,14 +392,16 @@ struct Launch {
 
 // A forked copy of the supervisor, for one command, after launcher_prologue() and without the
 // supervisor's descriptors.
-[[noreturn]] void launcher(const Launch& launch, int sigfd) {
+[[noreturn]] void launcher(Launch& launch, int sigfd) {
   const int channel = launch.channel();
   int stdio[3];
   launch.stdio(stdio);
   Spec spec;
   bool spec_ok;
   if (launch.inline_size > 0) {
-    spec.text.assign(launch.inline_spec(), launch.inline_size);
+    spec.storage = std::move(launch.message);
+    spec.text = spec.storage.get() + sizeof(proto::Record);
+    spec.size = launch.inline_size;
     spec_ok = parse_spec(spec);
   } else {
     spec_ok = read_spec_file(launch.spec_fd(), spec) && parse_spec(spec);
@@ -530,7 +538,7 @@ Take receive_launch(int from, Launch& launch) {
   launch.count = 0;
   launch.inline_size = 0;
   char control[CMSG_SPACE(5 * sizeof(int))];
-  iovec iov{launch.message, sizeof launch.message};
+  iovec iov{launch.message.get(), static_cast<std::size_t>(proto::kMaxMessage)};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -541,7 +549,7 @@ Take receive_launch(int from, Launch& launch) {
   if (n == 0) return Take::kEnd;
   launch.count = static_cast<int>(fdpass::take_fds(msg, launch.fds, 5));
   proto::Record r{};
-  if (n >= static_cast<ssize_t>(sizeof r)) std::memcpy(&r, launch.message, sizeof r);
+  if (n >= static_cast<ssize_t>(sizeof r)) std::memcpy(&r, launch.message.get(), sizeof r);
   const bool whole = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
                      n >= static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch && r.a >= 0 &&
                      r.a <= proto::kMaxInlineSpec && n == static_cast<ssize_t>(sizeof r) + r.a;
@@ -559,7 +567,7 @@ Take receive_launch(int from, Launch& launch) {
 // a launcher itself).
 bool hand_over(int hand, const Launch& launch) {
   const std::size_t size = sizeof(proto::Record) + launch.inline_size;
-  const fdpass::Outgoing out(launch.message, size, launch.fds,
+  const fdpass::Outgoing out(launch.message.get(), size, launch.fds,
                              static_cast<std::size_t>(launch.count));
   return fdpass::send(hand, out, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(size);
 }
