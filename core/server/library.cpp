@@ -1,9 +1,12 @@
 // The library API (pmcp/process_mcp.hpp): every call becomes a tools/call on an in-process
 // session, so library users get exactly the behaviour MCP clients get.
-#include <future>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <future>
+#include <mutex>
 
 #include "pmcp/process_mcp.hpp"
 #include "server/server.hpp"
@@ -202,6 +205,25 @@ std::unique_ptr<LocalSession> ProcessMcp::connect(std::function<void(std::string
   return std::unique_ptr<LocalSession>(new LocalSession(server, future.get()));
 }
 
+namespace {
+
+// The library logs through spdlog's default logger. One that the embedding program set stays as
+// it is. spdlog's own (the unnamed one it starts with) writes to stdout, where a program that
+// serves MCP over stdio, as the library's stdio transport does, must write nothing else: it is
+// replaced by one that writes to stderr, like the server's, at the config's log_level.
+void log_to_stderr_unless_configured(const std::string& level) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!spdlog::default_logger_raw()->name().empty()) return;
+  auto logger = spdlog::get("process-mcp");
+  if (!logger) logger = spdlog::stderr_color_mt("process-mcp");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(spdlog::level::from_str(level));
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
 LibResult<std::unique_ptr<ProcessMcp>> create_process_mcp(const CreateOptions& options) {
   auto env = config::current_environment();
   for (const auto& [k, v] : options.env) env[k] = v;
@@ -216,6 +238,7 @@ LibResult<std::unique_ptr<ProcessMcp>> create_process_mcp(const CreateOptions& o
     cfg = config::load(load);
   }
   if (!cfg) return fail<std::unique_ptr<ProcessMcp>>(cfg.error().message);
+  log_to_stderr_unless_configured(cfg->log_level);
   server::ServerOptions server_options;
   server_options.start_transports = options.start_transports;
   server_options.handle_signals = false;
