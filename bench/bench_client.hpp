@@ -29,6 +29,8 @@
 #include <thread>
 #include <vector>
 
+#include "stats.hpp"
+
 namespace pmcp::bench {
 
 namespace json = boost::json;
@@ -53,24 +55,6 @@ inline const char* server_path() {
 
 inline double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-struct Stats {
-  std::size_t n = 0;
-  double p50 = 0, p99 = 0, min = 0, max = 0;
-};
-
-inline Stats stats(std::vector<double> v) {
-  Stats s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[static_cast<std::size_t>(q * double(v.size() - 1))]; };
-  s.n = v.size();
-  s.p50 = at(0.5);
-  s.p99 = at(0.99);
-  s.min = v.front();
-  s.max = v.back();
-  return s;
 }
 
 // A field of /proc/<pid>/status in its unit (kB for Vm*, a count for Threads), or -1.

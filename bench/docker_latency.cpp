@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "pmcp/process_mcp.hpp"
+#include "stats.hpp"
 
 namespace {
 
@@ -118,23 +119,8 @@ double floor_once(const std::string& socket_path, const std::string& container) 
 
 // ---- the table ----
 
-struct Stats {
-  std::size_t n = 0;
-  double p50 = 0, p99 = 0, min = 0, max = 0;
-};
-
-Stats stats(std::vector<double> v) {
-  Stats s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[static_cast<std::size_t>(q * double(v.size() - 1))]; };
-  s.n = v.size();
-  s.p50 = at(0.5);
-  s.p99 = at(0.99);
-  s.min = v.front();
-  s.max = v.back();
-  return s;
-}
+using pmcp::bench::Stats;
+using pmcp::bench::stats;
 
 struct Row {
   std::string key, name;

@@ -48,6 +48,8 @@
 #include <thread>
 #include <vector>
 
+#include "stats.hpp"
+
 extern char** environ;
 
 namespace {
@@ -66,24 +68,8 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// Median, p99 and spread of a series of samples.
-struct Stats {
-  std::size_t n = 0;
-  double p50 = 0, p99 = 0, min = 0, max = 0;
-};
-
-Stats stats(std::vector<double> v) {
-  Stats s;
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[static_cast<std::size_t>(q * double(v.size() - 1))]; };
-  s.n = v.size();
-  s.p50 = at(0.5);
-  s.p99 = at(0.99);
-  s.min = v.front();
-  s.max = v.back();
-  return s;
-}
+using pmcp::bench::Stats;
+using pmcp::bench::stats;
 
 // A field in kB of /proc/<pid>/status (VmRSS, VmHWM) or of another file of it, or -1.
 long proc_status_kb(pid_t pid, const char* field, const char* file = "status") {
@@ -340,48 +326,6 @@ std::unique_ptr<StdioServer> start_ours(const fs::path& dir, const std::string& 
 
 // ---- floors: what the operating system costs without any server ----
 
-// posix_spawn of argv with stdout and stderr on pipes, read to end of file, then waitpid.
-// Returns milliseconds and the bytes read from stdout.
-std::pair<double, uint64_t> floor_run(const std::vector<std::string>& argv) {
-  const auto t0 = Clock::now();
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) die("pipe failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) die("posix_spawn");
-  posix_spawn_file_actions_destroy(&fa);
-  close(out[1]);
-  close(err[1]);
-  uint64_t bytes = 0;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  static char buf[1 << 16];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) die("poll");
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        if (i == 0) bytes += static_cast<uint64_t>(n);
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return {ms_between(t0, Clock::now()), bytes};
-}
-
 // Reads both pipes to end of file; returns the bytes of the first.
 uint64_t drain_two(int out, int err) {
   uint64_t bytes = 0;
@@ -403,6 +347,31 @@ uint64_t drain_two(int out, int err) {
     }
   }
   return bytes;
+}
+
+// posix_spawn of argv with stdout and stderr on pipes, read to end of file, then waitpid.
+// Returns milliseconds and the bytes read from stdout.
+std::pair<double, uint64_t> floor_run(const std::vector<std::string>& argv) {
+  const auto t0 = Clock::now();
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) die("pipe failed");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) die("posix_spawn");
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  close(err[1]);
+  const uint64_t bytes = drain_two(out[0], err[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {ms_between(t0, Clock::now()), bytes};
 }
 
 // The helper's loop (`--floor-helper`, its socket on fd 3): per message, two descriptors
