@@ -51,18 +51,24 @@ sockaddr_in loopback(uint16_t port) {
   return a;
 }
 
+// A TCP socket listening on a free loopback port; sets `port`.
+int listen_loopback(const char* who, uint16_t& port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a = loopback(0);
+  socklen_t length = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 16) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &length) != 0) {
+    die(std::string(who) + " listen");
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
 // Serves `bytes` bytes to every connection, then closes it.
 class Source {
  public:
   explicit Source(std::size_t bytes) : bytes_(bytes) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = loopback(0);
-    socklen_t length = sizeof a;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 16) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &length) != 0) {
-      die("source listen");
-    }
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback("source", port_);
     thread_ = std::thread([this] {
       std::vector<char> data(kChunk, 'x');
       for (;;) {
@@ -99,14 +105,7 @@ class Source {
 class Relay {
  public:
   explicit Relay(uint16_t upstream) : upstream_(upstream) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = loopback(0);
-    socklen_t length = sizeof a;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 16) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &length) != 0) {
-      die("relay listen");
-    }
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback("relay", port_);
     thread_ = std::thread([this] {
       for (;;) {
         const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
