@@ -16,7 +16,7 @@
 namespace pmcp::host::proto {
 
 // argv[1] of the supervisor, so that a mismatched pair fails loudly instead of misbehaving.
-inline constexpr const char* kTag = "pmcp-host-supervisor/5";
+inline constexpr const char* kTag = "pmcp-host-supervisor/4";
 // Name of the supervisor executable, installed next to pmcp-host.so.
 inline constexpr const char* kSupervisorName = "pmcp-host-supervisor";
 // The supervisor's end of its control socket. Until it reports kReady, fds 1 and 2 carry
@@ -35,15 +35,13 @@ enum Kind : int32_t {
   // Sent by a sandboxed command itself before exec, so that the kernel attaches its credentials
   // (SCM_CREDENTIALS; the executor's end has SO_PASSCRED) with its pid as the server sees it.
   kPid = 5,
-  // kLaunch: executor to supervisor on the control socket, one per command. The spec is
-  // NUL-terminated fields: "pty" or "pipe", columns, rows, working directory, argc, the
-  // arguments, the number of environment entries, the entries. A spec of up to kMaxInlineSpec
-  // bytes follows the Record in the same message (a = its size), with SCM_RIGHTS [channel]
-  // (PTY) or [channel, stdin, stdout, stderr] (pipes). A larger one (any size) is in a memfd
-  // (a = 0): SCM_RIGHTS [channel, spec] or [channel, spec, stdin, stdout, stderr]. kReady:
-  // supervisor to executor, once it takes commands. kTerminal: launcher to executor, before
-  // kStarted, with SCM_RIGHTS [the PTY master]; in the sandbox the terminal is made in the
-  // sandbox's own devpts, so that it has a name there.
+  // kLaunch: executor to supervisor on the control socket, one per command, with SCM_RIGHTS
+  // [channel, spec] (PTY) or [channel, spec, stdin, stdout, stderr] (pipes). spec is a memfd
+  // of NUL-terminated fields: "pty" or "pipe", columns, rows, working directory, argc, the
+  // arguments, the number of environment entries, the entries (any size). kReady: supervisor to
+  // executor, once it takes commands. kTerminal: launcher to executor, before kStarted, with
+  // SCM_RIGHTS [the PTY master]; in the sandbox the terminal is made in the sandbox's own
+  // devpts, so that it has a name there.
   kLaunch = 7,
   kReady = 8,
   kTerminal = 9,
@@ -67,9 +65,6 @@ struct Record {
   int32_t a;
   int32_t b;
 };
-
-// Largest launch spec sent inline in a kLaunch message.
-inline constexpr int kMaxInlineSpec = kMaxMessage - static_cast<int>(sizeof(Record));
 
 enum Op : int32_t {
   kOpSignal = 1,  // arg = signal number, sent to the command's process group

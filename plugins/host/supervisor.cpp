@@ -16,10 +16,9 @@
 //     (seccomp_filter.cpp) on itself, once: every launcher and command inherits both;
 //   - reports kReady on the control socket;
 //   - keeps one launcher forked ahead of the next command, past its prologue (the spare,
-//     spare_launcher()); for each kLaunch message on the control socket, hands it (its
-//     descriptors, and its spec when it came inline) to the spare and forks the next spare,
-//     or, without a spare (killed, or a fork failed), forks a launcher with it; reaps
-//     launchers, and kills and reaps orphans
+//     spare_launcher()); for each kLaunch message on the control socket, hands the descriptors
+//     that came with it to the spare and forks the next spare, or, without a spare (killed, or
+//     a fork failed), forks a launcher with them; reaps launchers, and kills and reaps orphans
 //     (it is a subreaper, or the namespace's init) that a launcher killed from outside left
 //     behind;
 //   - on end of file on the control socket (the executor retired this supervisor, or is gone),
@@ -71,7 +70,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -219,39 +217,30 @@ struct Spec {
   bool pty = false;
   unsigned short cols = 80;
   unsigned short rows = 24;
-  std::unique_ptr<char[]> storage;  // text lies in it
-  char* text = nullptr;
-  std::size_t size = 0;
+  std::string text;
   const char* cwd = nullptr;
   std::vector<char*> argv;  // null-terminated
   std::vector<char*> envp;  // null-terminated
 };
 
-// Reads a launch spec that came in a memfd (protocol.hpp, kLaunch) into spec.text. False when
-// it cannot be read.
-bool read_spec_file(int fd, Spec& spec) {
+// Reads the launch spec (protocol.hpp, kLaunch) from its memfd. False when it is malformed.
+bool read_spec(int fd, Spec& spec) {
   const off_t size = lseek(fd, 0, SEEK_END);
   if (size <= 0 || size > (off_t{1} << 30)) return false;
-  spec.size = static_cast<std::size_t>(size);
-  spec.storage.reset(new char[spec.size]);
-  spec.text = spec.storage.get();
+  spec.text.resize(static_cast<std::size_t>(size));
   std::size_t got = 0;
-  while (got < spec.size) {
-    const ssize_t n = pread(fd, spec.text + got, spec.size - got, static_cast<off_t>(got));
+  while (got < spec.text.size()) {
+    const ssize_t n =
+        pread(fd, spec.text.data() + got, spec.text.size() - got, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     got += static_cast<std::size_t>(n);
   }
-  return true;
-}
-
-// Parses spec.text (protocol.hpp, kLaunch) in place. False when it is malformed.
-bool parse_spec(Spec& spec) {
-  if (spec.size == 0 || spec.text[spec.size - 1] != '\0') return false;
+  if (spec.text.back() != '\0') return false;
   std::size_t at = 0;
   const auto next = [&]() -> char* {
-    if (at >= spec.size) return nullptr;
-    char* field = spec.text + at;
+    if (at >= spec.text.size()) return nullptr;
+    char* field = spec.text.data() + at;
     at += std::strlen(field) + 1;
     return field;
   };
@@ -265,7 +254,7 @@ bool parse_spec(Spec& spec) {
   spec.cols = static_cast<unsigned short>(std::strtoul(cols, nullptr, 10));
   spec.rows = static_cast<unsigned short>(std::strtoul(rows, nullptr, 10));
   const std::size_t argc = std::strtoul(count, nullptr, 10);
-  if (argc == 0 || argc > spec.size) return false;
+  if (argc == 0 || argc > spec.text.size()) return false;
   spec.argv.reserve(argc + 1);
   for (std::size_t k = 0; k < argc; ++k) {
     char* arg = next();
@@ -276,7 +265,7 @@ bool parse_spec(Spec& spec) {
   count = next();
   if (count == nullptr) return false;
   const std::size_t envc = std::strtoul(count, nullptr, 10);
-  if (envc > spec.size) return false;
+  if (envc > spec.text.size()) return false;
   spec.envp.reserve(envc + 1);
   for (std::size_t k = 0; k < envc; ++k) {
     char* entry = next();
@@ -284,7 +273,7 @@ bool parse_spec(Spec& spec) {
     spec.envp.push_back(entry);
   }
   spec.envp.push_back(nullptr);
-  return at == spec.size;
+  return at == spec.text.size();
 }
 
 // Reads the command's exec report: a Record when it failed before exec, end of file when it
@@ -367,46 +356,13 @@ int launcher_prologue(pid_t supervisor) {
   return signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-// One kLaunch as received (protocol.hpp): its descriptors, and the spec when it came inline.
-struct Launch {
-  int fds[5] = {-1, -1, -1, -1, -1};
-  int count = 0;
-  std::size_t inline_size = 0;  // 0: the spec is in a memfd, fds[1]
-  // The Record, then the inline spec, which the launcher parses in place. On the heap and not
-  // zeroed, so that a launcher dirties no more of its pages than the message takes (a buffer
-  // on the stack pushed every later call a page deeper: about 8 KB more per live process).
-  std::unique_ptr<char[]> message{new char[proto::kMaxMessage]};
-
-  int channel() const { return fds[0]; }
-  int spec_fd() const { return inline_size == 0 ? fds[1] : -1; }
-  // stdin, stdout and stderr for pipes, else -1.
-  void stdio(int out[3]) const {
-    const int first = inline_size == 0 ? 2 : 1;
-    for (int i = 0; i < 3; ++i) out[i] = count == first + 3 ? fds[first + i] : -1;
-  }
-  void close_all() {
-    for (int i = 0; i < count; ++i) close(fds[i]);
-    count = 0;
-  }
-};
-
 // A forked copy of the supervisor, for one command, after launcher_prologue() and without the
-// supervisor's descriptors.
-[[noreturn]] void launcher(Launch& launch, int sigfd) {
-  const int channel = launch.channel();
-  int stdio[3];
-  launch.stdio(stdio);
+// supervisor's descriptors. fds: the command's channel, the spec, and for pipes its stdin,
+// stdout and stderr (else -1).
+[[noreturn]] void launcher(int channel, int spec_fd, const int stdio[3], int sigfd) {
   Spec spec;
-  bool spec_ok;
-  if (launch.inline_size > 0) {
-    spec.storage = std::move(launch.message);
-    spec.text = spec.storage.get() + sizeof(proto::Record);
-    spec.size = launch.inline_size;
-    spec_ok = parse_spec(spec);
-  } else {
-    spec_ok = read_spec_file(launch.spec_fd(), spec) && parse_spec(spec);
-    close(launch.spec_fd());
-  }
+  const bool spec_ok = read_spec(spec_fd, spec);
+  close(spec_fd);
   if (!spec_ok) {
     send_record(channel, proto::kFailedText, proto::kStageSandbox, 0,
                 "the process supervisor received a malformed launch request");
@@ -524,52 +480,37 @@ struct Launch {
 
 // ---- the supervisor ----
 
-// What receive_launch() found.
-enum class Take {
-  kEnd,        // end of file: no more launches
-  kNothing,    // no message now
-  kMalformed,  // a message that is not a well-formed kLaunch (its descriptors are closed)
-  kLaunch,
-};
-
-// Takes one kLaunch message from `from` (the control socket, or a spare's hand-off socket),
-// with its descriptors and inline spec, into `launch`.
-Take receive_launch(int from, Launch& launch) {
-  launch.count = 0;
-  launch.inline_size = 0;
+// Takes one kLaunch message from `from` (the control socket, or a spare's hand-off socket).
+// Returns false on end of file; sets `received` when a well-formed request came, with its
+// descriptors in fds (5 or 2 of them).
+bool receive_launch(int from, int fds[5], int& count, bool& received) {
+  received = false;
+  proto::Record r{};
   char control[CMSG_SPACE(5 * sizeof(int))];
-  iovec iov{launch.message.get(), static_cast<std::size_t>(proto::kMaxMessage)};
+  iovec iov{&r, sizeof r};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   const ssize_t n = recvmsg(from, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  if (n < 0) return errno == EAGAIN || errno == EINTR ? Take::kNothing : Take::kEnd;
-  if (n == 0) return Take::kEnd;
-  launch.count = static_cast<int>(fdpass::take_fds(msg, launch.fds, 5));
-  proto::Record r{};
-  if (n >= static_cast<ssize_t>(sizeof r)) std::memcpy(&r, launch.message.get(), sizeof r);
-  const bool whole = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
-                     n >= static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch && r.a >= 0 &&
-                     r.a <= proto::kMaxInlineSpec && n == static_cast<ssize_t>(sizeof r) + r.a;
-  const bool fds_fit =
-      r.a > 0 ? (launch.count == 1 || launch.count == 4) : (launch.count == 2 || launch.count == 5);
-  if (!whole || !fds_fit) {
-    launch.close_all();
-    return Take::kMalformed;
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (n == 0) return false;
+  count = static_cast<int>(fdpass::take_fds(msg, fds, 5));
+  received =
+      n == static_cast<ssize_t>(sizeof r) && r.kind == proto::kLaunch && (count == 2 || count == 5);
+  if (!received) {
+    for (int i = 0; i < count; ++i) close(fds[i]);
   }
-  launch.inline_size = static_cast<std::size_t>(r.a);
-  return Take::kLaunch;
+  return true;
 }
 
-// Passes a launch to the spare over `hand`. False when the spare is gone (the caller then forks
-// a launcher itself).
-bool hand_over(int hand, const Launch& launch) {
-  const std::size_t size = sizeof(proto::Record) + launch.inline_size;
-  const fdpass::Outgoing out(launch.message.get(), size, launch.fds,
-                             static_cast<std::size_t>(launch.count));
-  return fdpass::send(hand, out, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(size);
+// Passes a launch (its descriptors: 2 or 5) to the spare over `hand`. False when the spare is
+// gone (the caller then forks a launcher itself).
+bool hand_over(int hand, const int fds[5], int count) {
+  const proto::Record r{proto::kLaunch, 0, 0};
+  const fdpass::Outgoing out(&r, sizeof r, fds, static_cast<std::size_t>(count));
+  return fdpass::send(hand, out, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(sizeof r);
 }
 
 // The spare launcher: a launcher forked ahead of its command, past its prologue, so that
@@ -598,13 +539,16 @@ bool hand_over(int hand, const Launch& launch) {
       }
     }
     if (fds[0].revents == 0) continue;
-    Launch launch;
-    const Take took = receive_launch(hand, launch);
-    if (took == Take::kEnd) _exit(0);  // no more commands
-    if (took != Take::kLaunch) continue;
+    int got[5] = {-1, -1, -1, -1, -1};
+    int count = 0;
+    bool received = false;
+    if (!receive_launch(hand, got, count, received)) _exit(0);  // no more commands
+    if (!received) continue;
     close(hand);
     prctl(PR_SET_NAME, name);
-    launcher(launch, sigfd);
+    const int stdio[3] = {count == 5 ? got[2] : -1, count == 5 ? got[3] : -1,
+                          count == 5 ? got[4] : -1};
+    launcher(got[0], got[1], stdio, sigfd);
   }
 }
 
@@ -699,39 +643,44 @@ int main(int argc, char** argv) {
     }
     if (accepting && fds[0].revents != 0) {
       for (;;) {
-        Launch launch;
-        const Take took = receive_launch(kControl, launch);
-        if (took == Take::kEnd) {
+        int got[5] = {-1, -1, -1, -1, -1};
+        int count = 0;
+        bool received = false;
+        if (!receive_launch(kControl, got, count, received)) {
           stop_accepting();
           break;
         }
-        if (took == Take::kNothing) break;
-        if (took == Take::kMalformed) continue;
-        if (spare > 0 && hand_over(hand, launch)) {
+        if (!received) {
+          if (count == 0) break;  // nothing more for now
+          continue;
+        }
+        if (spare > 0 && hand_over(hand, got, count)) {
           drop_spare();  // a launcher now
-          launch.close_all();
+          for (int i = 0; i < count; ++i) close(got[i]);
           // Let it run before the next spare is forked: the hand-off woke it on this CPU.
           sched_yield();
           continue;
         }
         drop_spare();  // gone (it is reaped below)
+        const int stdio[3] = {count == 5 ? got[2] : -1, count == 5 ? got[3] : -1,
+                              count == 5 ? got[4] : -1};
         const pid_t pid = fork();
         if (pid == 0) {
           close(sigfd);
           close(kControl);
           const int launcher_sigfd = launcher_prologue(self);
           if (launcher_sigfd < 0) {
-            send_record(launch.channel(), proto::kFailed, proto::kStageSetup, errno);
+            send_record(got[0], proto::kFailed, proto::kStageSetup, errno);
             _exit(0);
           }
-          launcher(launch, launcher_sigfd);
+          launcher(got[0], got[1], stdio, launcher_sigfd);
         }
         if (pid < 0) {
-          send_record(launch.channel(), proto::kFailed, proto::kStageFork, errno);
+          send_record(got[0], proto::kFailed, proto::kStageFork, errno);
         } else {
           launchers.insert(pid);
         }
-        launch.close_all();
+        for (int i = 0; i < count; ++i) close(got[i]);
       }
       if (accepting && spare < 0) start_spare();
     }

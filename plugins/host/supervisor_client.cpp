@@ -214,40 +214,23 @@ void SupervisorClient::stop() {
 // written. patient: wait up to 5 s for a supervisor that is behind with its requests.
 int SupervisorClient::send_launch(const std::string& spec, int channel, const int stdio[3],
                                   bool patient) {
-  // A spec that fits goes in the message itself; a larger one in a memfd.
-  const bool inline_spec = spec.size() <= static_cast<std::size_t>(proto::kMaxInlineSpec);
-  int memfd = -1;
-  if (!inline_spec) {
-    memfd = memfd_create("pmcp-launch", MFD_CLOEXEC);
-    if (memfd < 0) return -errno;
-    std::size_t done = 0;
-    while (done < spec.size()) {
-      const ssize_t n = write(memfd, spec.data() + done, spec.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int e = n < 0 ? errno : EIO;
-        close(memfd);
-        return -e;
-      }
-      done += static_cast<std::size_t>(n);
+  const int memfd = memfd_create("pmcp-launch", MFD_CLOEXEC);
+  if (memfd < 0) return -errno;
+  std::size_t done = 0;
+  while (done < spec.size()) {
+    const ssize_t n = write(memfd, spec.data() + done, spec.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : EIO;
+      close(memfd);
+      return -e;
     }
+    done += static_cast<std::size_t>(n);
   }
-  int fds[5];
-  std::size_t count = 0;
-  fds[count++] = channel;
-  if (memfd >= 0) fds[count++] = memfd;
-  if (stdio[0] >= 0) {
-    for (int i = 0; i < 3; ++i) fds[count++] = stdio[i];
-  }
-  char message[proto::kMaxMessage];
-  const proto::Record r{proto::kLaunch, inline_spec ? static_cast<int32_t>(spec.size()) : 0, 0};
-  std::memcpy(message, &r, sizeof r);
-  std::size_t size = sizeof r;
-  if (inline_spec) {
-    std::memcpy(message + size, spec.data(), spec.size());
-    size += spec.size();
-  }
-  const fdpass::Outgoing out(message, size, fds, count);
+  int fds[5] = {channel, memfd, stdio[0], stdio[1], stdio[2]};
+  const std::size_t count = stdio[0] >= 0 ? 5 : 2;
+  const proto::Record r{proto::kLaunch, 0, 0};
+  const fdpass::Outgoing out(&r, sizeof r, fds, count);
   ssize_t sent = -1;
   for (int tries = 0; tries < 2; ++tries) {
     sent = fdpass::send(current_.control, out, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -257,7 +240,7 @@ int SupervisorClient::send_launch(const std::string& spec, int channel, const in
     poll(&p, 1, 5000);
   }
   const int e = sent >= 0 ? 0 : errno;
-  if (memfd >= 0) close(memfd);
+  close(memfd);
   return e;
 }
 

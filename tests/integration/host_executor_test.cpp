@@ -592,9 +592,9 @@ TEST_P(HostExecutorTest, EnvironmentIsExactlyTheGivenOne) {
   EXPECT_EQ(r.out.find("PMCP_HOST_TEST_SERVER_ONLY"), std::string::npos);
 }
 
-// A launch spec of up to about 4 KB goes to the supervisor inside its message, a larger one in a
-// memfd (protocol.hpp): sizes on both sides of the limit, and far above it, arrive whole, with
-// pipes and with a terminal.
+// The launch spec (argv, environment, working directory) reaches the command whole whatever its
+// size: around 4 KB (a message's size on the control socket) and far above it, with pipes and
+// with a terminal.
 TEST_P(HostExecutorTest, LaunchSpecsOfEverySizeArriveWhole) {
   uint64_t id = 100;
   // `entries` variables of `size` bytes each (one string may not exceed 128 KiB at exec).
