@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <condition_variable>
 #include <cstddef>
+#include <ctime>
 #include <mutex>
 #include <new>
 #include <unordered_set>
@@ -58,6 +59,17 @@ struct HandlerAllocator {
   }
 };
 
+namespace {
+
+// CPU time of the calling thread.
+int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
 struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   // Output bytes posted to the core thread but not handled yet. on_output waits while this is
   // above kMaxQueued: back-pressure, so a child that writes faster than the core can render
@@ -67,10 +79,21 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   // A terminal's output is rendered on the core thread (libvterm), at a few MB/s: with 128 KiB
   // of it queued ahead of a ping, a program flooding its terminal delayed pings by 50-70 ms at
   // p99 and up to 100 ms (pmcp-bench-floods). So a terminal's output is taken in small pieces
-  // and waits until less than kMaxQueuedTerminal is queued: at most that much rendering is
-  // ahead of any other event. Pipes keep the large pieces: they cost a copy, not a rendering.
+  // and waits while terminal_limit is queued: a bound on the rendering ahead of any other
+  // event. Pipes keep the large pieces: they cost a copy, not a rendering.
+  //
+  // The bound is set by what rendering costs (measured on the core thread, per byte): about
+  // kTerminalBudget of it, between kMinQueuedTerminal and kMaxQueuedTerminal. Text that scrolls
+  // by renders cheaply per byte, and the larger a batch the cheaper (Terminal::scroll_plain_lines
+  // draws only the last screenful of each batch), so it gets large batches; what is costly per
+  // byte (a line that wraps on and on, escape sequences) gets small ones. A rise of the cost is
+  // taken at once, a fall slowly, and a small event counts for its share of a piece: after a
+  // change from cheap to costly output, one batch of at most kMaxQueuedTerminal may take longer
+  // than the budget.
   static constexpr std::size_t kTerminalPiece = 4 << 10;
-  static constexpr std::size_t kMaxQueuedTerminal = 16 << 10;
+  static constexpr std::size_t kMinQueuedTerminal = 16 << 10;
+  static constexpr std::size_t kMaxQueuedTerminal = 64 << 10;
+  static constexpr double kTerminalBudgetNs = 1.5e6;
   // Spare output buffers kept for reuse, at most this much capacity in all: enough for what
   // may be queued, so that output in steady state allocates nothing.
   static constexpr std::size_t kMaxPooled = 256 << 10;
@@ -92,12 +115,15 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   std::mutex mutex;
   std::condition_variable drained;
   std::size_t queued = 0;                  // output bytes in `queue` and `taken`
+  std::size_t terminal_limit = kMinQueuedTerminal;  // see kTerminalBudgetNs
+  // What rendering a terminal's output costs per byte, as last estimated. [core thread]
+  double terminal_ns_per_byte = kTerminalBudgetNs / double(kMinQueuedTerminal);
   std::unordered_set<uint64_t> terminals;  // ids of processes spawned with a terminal
   // Every event of the plugin, in the order it was reported, waits here for the core thread.
   // At most one drain handler is posted at a time, and it takes the whole queue: while the
   // core is busy, events pile up and are handled in one go, with one wake-up. A terminal's
   // output that arrives while its last piece still waits joins that piece, so a flood is
-  // rendered in batches of up to kMaxQueuedTerminal rather than piece by piece: that lets the
+  // rendered in batches of up to terminal_limit rather than piece by piece: that lets the
   // terminal's fast scrolling skip most lines of a flood (Terminal::scroll_plain_lines draws
   // only the last screenful of a batch), and bounds the work ahead of other events as before.
   std::vector<Event> queue;
@@ -186,9 +212,28 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
         }
         return false;
       case Event::Kind::output: {
+        const bool timed = event.terminal && alive && !event.bytes.empty();
+        // The core thread's own time: a wait for a CPU is not what rendering costs.
+        const int64_t start = timed ? thread_cpu_ns() : 0;
         if (alive) events->on_output(event.id, event.stream, event.bytes);
+        if (timed) {
+          const double ns = double(thread_cpu_ns() - start);
+          // A small event says little about a flood (its cost is mostly fixed): it counts for
+          // its share of a piece.
+          const double size = double(event.bytes.size());
+          const double cost = ns / size;
+          const double weight = std::min(1.0, size / double(kTerminalPiece));
+          terminal_ns_per_byte += (cost > terminal_ns_per_byte ? weight : weight * 0.125) *
+                                  (cost - terminal_ns_per_byte);
+        }
         {
           std::lock_guard lock(mutex);
+          if (timed) {
+            const double fits = kTerminalBudgetNs / std::max(terminal_ns_per_byte, 1e-3);
+            terminal_limit = fits >= double(kMaxQueuedTerminal)   ? kMaxQueuedTerminal
+                             : fits <= double(kMinQueuedTerminal) ? kMinQueuedTerminal
+                                                                  : static_cast<std::size_t>(fits);
+          }
           queued -= event.bytes.size();
           if (pooled_capacity + event.bytes.capacity() <= kMaxPooled) {
             pooled_capacity += event.bytes.capacity();
@@ -294,12 +339,13 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
       if (offset == 0 && shared->terminals.count(id) != 0) {
         terminal = true;
         piece = Shared::kTerminalPiece;
-        limit = Shared::kMaxQueuedTerminal;
       }
       piece = std::min(piece, size - offset);
       // Never wait on the core thread itself (that would wait for ourselves).
       if (!shared->io->get_executor().running_in_this_thread()) {
-        shared->drained.wait(lock, [&] { return shared->queued < limit || !shared->alive; });
+        shared->drained.wait(lock, [&] {
+          return shared->queued < (terminal ? shared->terminal_limit : limit) || !shared->alive;
+        });
       }
       if (!shared->alive) return;
       shared->queued += piece;
@@ -317,7 +363,7 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
       event.stream = stream;
       // A terminal's piece has room for what may join it: the buffer grows once, not on joins.
       event.bytes = shared->buffer_of(
-          bytes_at, piece, terminal ? Shared::kMaxQueuedTerminal + Shared::kTerminalPiece : piece);
+          bytes_at, piece, terminal ? shared->terminal_limit + Shared::kTerminalPiece : piece);
       shared->push(lock, std::move(event));
     }
   };

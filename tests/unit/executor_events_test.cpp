@@ -5,11 +5,13 @@
 // driven by the test's own thread, as a plugin's reader thread would drive it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,15 +32,29 @@ struct Event {
   std::string bytes;
 };
 
+int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 // Records what reaches the core thread; each output event takes `render_time` (a slow
-// terminal), so that the plugin's thread runs ahead and pieces pile up.
+// terminal), so that the plugin's thread runs ahead and pieces pile up. That time is spent
+// asleep, which costs the core thread no CPU (rendering that is cheap per byte); cpu_per_byte
+// is spent computing (rendering that is costly per byte).
 struct Recorder : ExecutorEvents {
   boost::asio::io_context* io = nullptr;
   std::chrono::microseconds render_time{0};
+  int64_t cpu_per_byte_ns = 0;
   std::vector<Event> events;
   void on_spawned(uint64_t, Result<void>, int64_t) override {}
   void on_output(uint64_t, int stream, std::string_view bytes) override {
     if (render_time.count() > 0) std::this_thread::sleep_for(render_time);
+    if (cpu_per_byte_ns > 0) {
+      const int64_t until = thread_cpu_ns() + cpu_per_byte_ns * int64_t(bytes.size());
+      while (thread_cpu_ns() < until) {
+      }
+    }
     events.push_back(Event{Event::output, stream, std::string(bytes)});
   }
   void on_exit(uint64_t, int, int, std::string) override {
@@ -67,12 +83,13 @@ const pmcp_executor_sink* start_flood(Executor& executor, ExecutorEvents& events
 template <typename StreamOf>
 std::vector<Event> run_flood(bool tty, std::size_t piece, std::size_t count, StreamOf stream_of,
                              std::string& sent_stdout, std::string& sent_stderr,
-                             std::vector<int>& sent_streams) {
+                             std::vector<int>& sent_streams, int64_t cpu_per_byte_ns = 0) {
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   Recorder recorder;
   recorder.io = &io;
   recorder.render_time = std::chrono::microseconds(300);
+  recorder.cpu_per_byte_ns = cpu_per_byte_ns;
   Executor executor(io);
   const pmcp_executor_sink* sink = start_flood(executor, recorder, 7, tty);
 
@@ -106,16 +123,39 @@ TEST(ExecutorEvents, TerminalFloodIsBatchedWholeAndInOrderBeforeTheExit) {
   EXPECT_EQ(events.back().kind, Event::exit);
   std::string got;
   std::size_t outputs = 0;
+  std::size_t largest = 0;
   for (std::size_t i = 0; i + 1 < events.size(); ++i) {
     ASSERT_EQ(events[i].kind, Event::output) << "the exit must come after the last output";
     got += events[i].bytes;
     ++outputs;
-    // At most what may be queued for the core (16 KiB) plus one piece of 4 KiB.
-    EXPECT_LE(events[i].bytes.size(), std::size_t{20} << 10);
+    largest = std::max(largest, events[i].bytes.size());
+    // At most what may ever be queued for the core (64 KiB) plus one piece of 4 KiB.
+    EXPECT_LE(events[i].bytes.size(), std::size_t{68} << 10);
   }
   EXPECT_EQ(got, out);
   // The core took 300 us per event while the plugin kept reporting: the pieces were batched.
   EXPECT_LT(outputs, count / 2) << outputs << " output events for " << count << " pieces";
+  // Rendering cost the core no CPU (it slept): the batches grew past the 16 KiB that costly
+  // rendering gets (the next test).
+  EXPECT_GT(largest, std::size_t{20} << 10) << "the batches did not grow";
+}
+
+TEST(ExecutorEvents, TerminalFloodThatIsCostlyToRenderIsTakenInSmallBatches) {
+  std::string out, err;
+  std::vector<int> streams;
+  // 150 ns of the core's CPU per byte: a batch of 16 KiB takes 2.5 ms, more than the budget
+  // that larger batches would need, so none is larger than 16 KiB plus one piece of 4 KiB.
+  auto events = run_flood(
+      true, 1000, 400, [](std::size_t) { return PMCP_STREAM_STDOUT; }, out, err, streams, 150);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().kind, Event::exit);
+  std::string got;
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    ASSERT_EQ(events[i].kind, Event::output);
+    got += events[i].bytes;
+    EXPECT_LE(events[i].bytes.size(), std::size_t{20} << 10) << "event " << i;
+  }
+  EXPECT_EQ(got, out);
 }
 
 TEST(ExecutorEvents, TerminalBatchesKeepTheOrderOfStreams) {
