@@ -79,26 +79,30 @@ const pmcp_executor_sink* start_flood(Executor& executor, ExecutorEvents& events
 }
 
 // The piece the plugin reports each time (a read of a flooded PTY), `count` of them, each
-// piece's stream given by stream_of(k), then the exit. Returns the events the core saw.
+// piece's stream given by stream_of(k), then the exit. Each output event takes the core
+// render_time asleep and cpu_per_byte_ns of CPU per byte (Recorder). Returns the events the core
+// saw.
 template <typename StreamOf>
-std::vector<Event> run_flood(bool tty, std::size_t piece, std::size_t count, StreamOf stream_of,
-                             std::string& sent_stdout, std::string& sent_stderr,
-                             std::vector<int>& sent_streams, int64_t cpu_per_byte_ns = 0) {
+std::vector<Event> run_flood(
+    bool tty, std::size_t piece, std::size_t count, StreamOf stream_of, std::string& sent_stdout,
+    std::string& sent_stderr, std::vector<int>& sent_streams, int64_t cpu_per_byte_ns = 0,
+    std::chrono::microseconds render_time = std::chrono::microseconds(300)) {
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   Recorder recorder;
   recorder.io = &io;
-  recorder.render_time = std::chrono::microseconds(300);
+  recorder.render_time = render_time;
   recorder.cpu_per_byte_ns = cpu_per_byte_ns;
   Executor executor(io);
   const pmcp_executor_sink* sink = start_flood(executor, recorder, 7, tty);
+  // Made before the plugin starts, so that it reports as fast as it can (under a sanitizer too).
+  std::string all;
+  for (std::size_t i = 0; i < piece * count; ++i) all += static_cast<char>('a' + (i % 26));
 
   std::thread plugin([&] {
     sink->on_spawned(sink->ctx, 7, PMCP_OK, 1234, pmcp_str{nullptr, 0});
-    uint32_t counter = 0;
     for (std::size_t k = 0; k < count; ++k) {
-      std::string bytes;
-      for (std::size_t i = 0; i < piece; ++i) bytes += static_cast<char>('a' + (counter++ % 26));
+      const std::string_view bytes(all.data() + k * piece, piece);
       const int stream = stream_of(k);
       (stream == PMCP_STREAM_STDERR ? sent_stderr : sent_stdout) += bytes;
       sent_streams.push_back(stream);
@@ -117,8 +121,10 @@ TEST(ExecutorEvents, TerminalFloodIsBatchedWholeAndInOrderBeforeTheExit) {
   std::string out, err;
   std::vector<int> streams;
   const std::size_t piece = 1000, count = 400;
+  // 2 ms per event asleep: time enough for the plugin to report far more than 20 KiB meanwhile.
   auto events = run_flood(
-      true, piece, count, [](std::size_t) { return PMCP_STREAM_STDOUT; }, out, err, streams);
+      true, piece, count, [](std::size_t) { return PMCP_STREAM_STDOUT; }, out, err, streams, 0,
+      std::chrono::microseconds(2000));
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().kind, Event::exit);
   std::string got;
@@ -133,7 +139,7 @@ TEST(ExecutorEvents, TerminalFloodIsBatchedWholeAndInOrderBeforeTheExit) {
     EXPECT_LE(events[i].bytes.size(), std::size_t{68} << 10);
   }
   EXPECT_EQ(got, out);
-  // The core took 300 us per event while the plugin kept reporting: the pieces were batched.
+  // The core took 2 ms per event while the plugin kept reporting: the pieces were batched.
   EXPECT_LT(outputs, count / 2) << outputs << " output events for " << count << " pieces";
   // Rendering cost the core no CPU (it slept): the batches grew past the 16 KiB that costly
   // rendering gets (the next test).
