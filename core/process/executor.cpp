@@ -83,7 +83,7 @@ struct Executor::Shared : std::enable_shared_from_this<Executor::Shared> {
   // event. Pipes keep the large pieces: they cost a copy, not a rendering.
   //
   // The bound is set by what rendering costs (measured on the core thread, per byte): about
-  // kTerminalBudget of it, between kMinQueuedTerminal and kMaxQueuedTerminal. Text that scrolls
+  // kTerminalBudgetNs of it, between kMinQueuedTerminal and kMaxQueuedTerminal. Text that scrolls
   // by renders cheaply per byte, and the larger a batch the cheaper (Terminal::scroll_plain_lines
   // draws only the last screenful of each batch), so it gets large batches; what is costly per
   // byte (a line that wraps on and on, escape sequences) gets small ones. A rise of the cost is
@@ -361,7 +361,8 @@ Executor::Executor(boost::asio::io_context& io) : io_(io), shared_(std::make_sha
       event.terminal = terminal;
       event.id = id;
       event.stream = stream;
-      // A terminal's piece has room for what may join it: the buffer grows once, not on joins.
+      // A terminal's piece has room for what may join it under the bound of now: joins do not
+      // grow the buffer (unless the bound rises meanwhile).
       event.bytes = shared->buffer_of(
           bytes_at, piece, terminal ? shared->terminal_limit + Shared::kTerminalPiece : piece);
       shared->push(lock, std::move(event));
