@@ -62,6 +62,11 @@ bool is_env_name(std::string_view s) {
   });
 }
 
+// A path a process can be started in: absolute, and without NUL (which no path can hold).
+bool is_absolute_path(std::string_view s) {
+  return !s.empty() && s.front() == '/' && s.find('\0') == std::string_view::npos;
+}
+
 bool is_log_level(std::string_view s) {
   return std::find(kLogLevels.begin(), kLogLevels.end(), s) != kLogLevels.end();
 }
@@ -485,7 +490,7 @@ void DocumentReader::read_defaults(const toml::table& table, Defaults& defaults)
     } else if (name == "workdir") {
       std::string value;
       if (!read_string(key, node, path, value)) continue;
-      if (!value.empty() && (value.front() != '/' || value.find('\0') != std::string::npos)) {
+      if (!value.empty() && !is_absolute_path(value)) {
         fail(key.source(), path,
              "expected an absolute path (or \"\" for the executor's default), got " +
                  quote_for_message(value));
@@ -689,7 +694,7 @@ Result<void> apply_override(Config& config, const Override& override_, const std
       config.log_level = value;
       return {};
     case OverrideKind::workdir:
-      if (value.front() != '/') return bad("expected an absolute path");
+      if (!is_absolute_path(value)) return bad("expected an absolute path");
       config.defaults.workdir = value;
       return {};
     case OverrideKind::plugin_list:

@@ -577,6 +577,10 @@ TEST(ConfigEnv, BadOverridesNameTheVariable) {
              "warn, error, off, got \"loud\"");
   EXPECT_HAS(parse_error("", {{"PROCESS_MCP_WORKDIR", "work"}}),
              "environment variable PROCESS_MCP_WORKDIR: expected an absolute path, got \"work\"");
+  // A NUL is refused here as in the file (the config fuzz harness found a config that loaded
+  // with one from the environment and could not be loaded again once written out).
+  EXPECT_HAS(parse_error("", {{"PROCESS_MCP_WORKDIR", std::string("/tmp/a\0b", 8)}}),
+             "environment variable PROCESS_MCP_WORKDIR: expected an absolute path");
   EXPECT_HAS(parse_error("[host]\nnetwork = \"open\"\n", {{"SANDBOX_ALLOWED_DOMAINS", "a.b"}}),
              "environment variable SANDBOX_ALLOWED_DOMAINS: cannot set "
              "host.network.allowed_domains because 'host.network' in test.toml is not a table");
