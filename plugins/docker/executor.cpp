@@ -217,13 +217,16 @@ namespace {
 // The guard's script (POSIX sh: dash, bash and busybox ash). It keeps the live groups as
 // " 1 2 3 " and kills them all at the end of its input. "x n" kills what is left of the group of
 // a command that has ended and forgets it: with `kill` a builtin of the shell, that costs the
-// engine nothing, where an exec per ended command doubled its work per command.
+// engine nothing, where an exec per ended command doubled its work per command. The kill comes
+// 0.1 s after the end (as it did when an exec made it), so that a daemon whose parent exits
+// before it calls setsid (the classic double fork) has left the group by then and survives; a
+// `sleep` that takes no fraction fails at once, and the kill is then immediate.
 constexpr const char* kGuardScript =
     "g=' '\n"
     "while read -r op n; do\n"
     "  case \"$op\" in\n"
     "    +) g=\"$g$n \" ;;\n"
-    "    x) kill -9 -\"$n\" 2>/dev/null\n"
+    "    x) ( sleep 0.1; kill -9 -\"$n\" ) </dev/null >/dev/null 2>&1 &\n"
     "       case \"$g\" in *\" $n \"*) g=\"${g%%\" $n \"*} ${g#*\" $n \"}\" ;; esac ;;\n"
     "    -) case \"$g\" in *\" $n \"*) g=\"${g%%\" $n \"*} ${g#*\" $n \"}\" ;; esac ;;\n"
     "    bye) exit 0 ;;\n"
