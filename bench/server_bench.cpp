@@ -18,7 +18,8 @@
 // process between the caller and the command, as any server that supervises its commands from
 // another process does: a helper started once (this program, run as `--floor-helper`) takes
 // the stdout and stderr pipes over a socket, starts the command with posix_spawn, waits for it
-// and sends its wait status back.
+// and sends its wait status back. Beside the spawns, the same server answers a `ping`: the
+// protocol's own round trip over stdio, which every request pays and the floors do not.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -564,7 +565,14 @@ void bench_round_trip(const fs::path& dir, int iterations, bool with_sandbox) {
   std::unique_ptr<StdioServer> sandboxed;
   if (with_sandbox) sandboxed = start_ours(dir, "sandboxed", true);
   FloorHelper helper;
-  std::vector<double> floor_ms, helper_ms, plain_ms, tty_ms, sandbox_ms;
+  std::vector<double> floor_ms, helper_ms, plain_ms, tty_ms, sandbox_ms, ping_ms;
+  // The protocol's own round trip on the same server: what any request pays over stdio.
+  auto timed_ping = [](StdioServer& s) {
+    const uint64_t id = s.take_id();
+    const auto t0 = Clock::now();
+    s.exchange(R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"method":"ping"})", id);
+    return ms_between(t0, s.answered_at());
+  };
   auto timed_call = [](StdioServer& s, bool tty) {
     const auto t0 = Clock::now();
     json::object r = s.call("spawn", echo_args(tty));
@@ -583,6 +591,7 @@ void bench_round_trip(const fs::path& dir, int iterations, bool with_sandbox) {
     floor_ms.push_back(floor_run(sh).first);
     helper_ms.push_back(helper.run());
     plain_ms.push_back(timed_call(*plain, false));
+    ping_ms.push_back(timed_ping(*plain));
     tty_ms.push_back(timed_call(*plain, true));
     if (sandboxed) sandbox_ms.push_back(timed_call(*sandboxed, false));
   }
@@ -596,6 +605,12 @@ void bench_round_trip(const fs::path& dir, int iterations, bool with_sandbox) {
   add_value("spawn_ratio_p99", "spawn / floor at p99", "x", p.p99 / f.p99);
   add_value("helper_ratio_p50", "floor through a helper / floor at p50", "x", h.p50 / f.p50);
   add_value("spawn_helper_ratio_p50", "spawn / floor through a helper at p50", "x", p.p50 / h.p50);
+  // How much of the 1.2x budget the protocol alone takes: a ping's round trip on the same
+  // server, and the spawn without it.
+  const Stats g = stats(ping_ms);
+  add_row("ping_ms", "ping round trip (same server)", "ms", g);
+  add_value("spawn_less_ping_ratio_p50", "(spawn - ping) / floor at p50", "x",
+            (p.p50 - g.p50) / f.p50);
 
   // The work behind one call (pipes, sandbox off): the server's CPU time and thread wake-ups,
   // and the supervisor's own CPU time (not its launchers', which end with their commands).

@@ -57,6 +57,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -311,6 +312,54 @@ bool read_failure(int errfd, proto::Record& r) {
   child_fail(errfd, proto::kStageExec);
 }
 
+// What the command's process needs between its start and its exec (see start_command).
+struct CommandStart {
+  int errfd;  // the write end of the launcher's error pipe (close-on-exec)
+  int errread;
+  int channel;
+  int stdio[3];
+  Spec* spec;
+};
+
+// The command's process, from its start to its exec: its stdio, then run_command().
+int command_entry(void* arg) {
+  auto* c = static_cast<CommandStart*>(arg);
+  close(c->errread);
+  if (dup2(c->stdio[0], 0) < 0 || dup2(c->stdio[1], 1) < 0 || dup2(c->stdio[2], 2) < 0)
+    child_fail(c->errfd, proto::kStageSetup);
+  for (int fd : c->stdio) {
+    if (fd > 2) close(fd);
+  }
+  run_command(c->errfd, c->channel, *c->spec);
+}
+
+// The stack that the command's process runs on until its exec, when it shares the launcher's
+// memory (start_command). Its pages are given back once the command has exec'd, so that a
+// launcher that waits for its command keeps none of them.
+alignas(64) char command_stack[64 * 1024];
+
+// Starts the command's process. It shares the launcher's memory until it execs (or fails), and
+// the launcher waits until then (vfork-style, as posix_spawn does): no copy of the page tables,
+// no copy-on-write faults in either process, and nothing for the exec to tear down. That saves
+// about 0.1 ms per command here over fork(). Between its start and its exec the process calls
+// only system calls that touch no shared state the launcher relies on (run_command), and runs on
+// command_stack; when what execvpe may put on that stack (a script's argument vector, the
+// search of the PATH) might not fit, it is a plain fork() instead.
+pid_t start_command(CommandStart& c) {
+  std::size_t need =
+      16 * 1024 + (c.spec->argv.size() + 3) * sizeof(char*) + std::strlen(c.spec->argv[0]);
+  for (char* const* e = c.spec->envp.data(); *e != nullptr; ++e) {
+    if (std::strncmp(*e, "PATH=", 5) == 0) need += std::strlen(*e);
+  }
+  if (need > sizeof command_stack) {
+    const pid_t pid = fork();
+    if (pid == 0) command_entry(&c);
+    return pid;
+  }
+  return clone(command_entry, command_stack + sizeof command_stack,
+               CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+}
+
 // Makes a terminal (in the sandbox, in the sandbox's own devpts). Returns the master; slave
 // gets the slave.
 int open_terminal(const Spec& spec, int& slave) {
@@ -393,19 +442,11 @@ int launcher_prologue(pid_t supervisor) {
     send_record(channel, proto::kFailed, proto::kStageSetup, errno);
     _exit(0);
   }
-  const pid_t child = fork();
+  CommandStart start{errpipe[1], errpipe[0], channel, {in, out, err}, &spec};
+  const pid_t child = start_command(start);
   if (child < 0) {
     send_record(channel, proto::kFailed, proto::kStageFork, errno);
     _exit(0);
-  }
-  if (child == 0) {
-    close(errpipe[0]);
-    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-      child_fail(errpipe[1], proto::kStageSetup);
-    for (int fd : {in, out, err}) {
-      if (fd > 2) close(fd);
-    }
-    run_command(errpipe[1], channel, spec);
   }
   close(errpipe[1]);
   // Our copies of the command's stdio go: its output must end when its own holders end.
@@ -422,6 +463,7 @@ int launcher_prologue(pid_t supervisor) {
   }
   close(errpipe[0]);
   send_record(channel, proto::kStarted, static_cast<int32_t>(child), 0);
+  madvise(command_stack, sizeof command_stack, MADV_DONTNEED);
 
   for (;;) {
     pollfd fds[2] = {{channel, POLLIN, 0}, {sigfd, POLLIN, 0}};

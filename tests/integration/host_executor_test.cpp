@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -620,6 +621,38 @@ TEST_P(HostExecutorTest, LaunchSpecsOfEverySizeArriveWhole) {
   for (std::size_t size = 3900; size <= 4150; size += 5) check(size, 1, false);
   check(30000, 10, false);
   check(20000, 5, true);
+}
+
+// The command's process shares the launcher's memory until its exec, on a stack of its own;
+// one whose start may need more stack than that (glibc copies the argument vector onto the
+// stack to run a script that has no #! line) is forked instead. Scripts, long argument vectors
+// on both sides of that limit, and a command found on the PATH all start.
+TEST_P(HostExecutorTest, CommandsStartWithAnyNumberOfArgumentsAsScriptsOrFromThePath) {
+  char dir[] = "/var/tmp/pmcp-host-script-XXXXXX";  // visible inside the sandbox too
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string script = std::string(dir) + "/count";
+  {
+    std::ofstream f(script);
+    f << "echo \"$# ${1-} ${2-}\"\n";  // no #! line: the shell runs it
+  }
+  chmod(script.c_str(), 0755);
+  uint64_t id = 700;
+  for (int count : {0, 2, 100, 6000, 20000}) {
+    std::vector<std::string> argv = {script};
+    for (int k = 0; k < count; ++k) argv.push_back("a" + std::to_string(k));
+    Record r = run(++id, argv);
+    EXPECT_EQ(r.spawn_status, PMCP_OK) << count << ": " << r.spawn_message;
+    EXPECT_EQ(r.code, 0) << count;
+    EXPECT_EQ(r.out, std::to_string(count) + " " + (count > 0 ? "a0" : "") + " " +
+                         (count > 1 ? "a1" : "") + "\n")
+        << count;
+    std::vector<std::string> sh = {"sh", "-c", "echo \"$#\"", "sh"};  // found on the PATH
+    for (int k = 0; k < count; ++k) sh.push_back("b");
+    r = run(++id, sh);
+    EXPECT_EQ(r.spawn_status, PMCP_OK) << count << ": " << r.spawn_message;
+    EXPECT_EQ(r.out, std::to_string(count) + "\n") << count;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST_P(HostExecutorTest, WorkingDirectory) {
