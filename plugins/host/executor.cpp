@@ -62,12 +62,6 @@ void close_fd(int& fd) noexcept {
   }
 }
 
-// For a pipe end just made: its only status flag is the access mode, which F_SETFL keeps.
-void set_nonblocking(int fd) {
-  if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
-    throw os_error(PMCP_ERR_IO, "cannot make a descriptor non-blocking", errno);
-}
-
 // Writing to a pipe whose reader is gone raises SIGPIPE for this thread, where it is blocked;
 // take it back so that it does not stay pending.
 void clear_pending_sigpipe() noexcept {
@@ -280,6 +274,34 @@ HostExecutor::HostExecutor(const pmcp_host* host, const pmcp_executor_sink& sink
   }
 }
 
+// ---- descriptors made ahead ----
+
+bool HostExecutor::Next::make_pipe(int fds[2], int ours) {
+  if (pipe2(fds, O_CLOEXEC) < 0) return false;
+  // Its only status flag is the access mode, which F_SETFL keeps.
+  if (fcntl(fds[ours], F_SETFL, O_NONBLOCK) == 0) return true;
+  const int e = errno;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  fds[0] = fds[1] = -1;
+  errno = e;
+  return false;
+}
+
+void HostExecutor::Next::make() noexcept {
+  if (channel[0] < 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) < 0)
+    channel[0] = channel[1] = -1;
+  for (int k = 0; k < 3; ++k) {
+    if (pipes[k][0] < 0) make_pipe(pipes[k], k == 0 ? 1 : 0);
+  }
+}
+
+HostExecutor::Next::~Next() {
+  for (int* fd : {&channel[0], &channel[1], &pipes[0][0], &pipes[0][1], &pipes[1][0], &pipes[1][1],
+                  &pipes[2][0], &pipes[2][1]})
+    close_fd(*fd);
+}
+
 HostExecutor::~HostExecutor() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -389,8 +411,14 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
   for (const std::string& e : p->env) field(e);
   p->env.clear();
 
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+  // The descriptors for the next command are made once this one is on its way (see Next).
+  struct Refill {
+    HostExecutor* self;
+    ~Refill() { self->next_.make(); }
+  } refill{this};
+  int sv[2] = {next_.channel[0], next_.channel[1]};
+  next_.channel[0] = next_.channel[1] = -1;
+  if (sv[0] < 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     throw os_error(PMCP_ERR_IO, "cannot create the control socket", errno);
   p->sock = sv[0];
   p->child_sock = sv[1];
@@ -403,19 +431,18 @@ void HostExecutor::spawn(const pmcp_spawn_options& o) {
   // A terminal is made by the supervisor (in the sandbox, in the sandbox's own devpts, so that
   // it has a name there); its master comes back before the start (kTerminal). Pipes are ours.
   if (!p->pty) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
-    p->child_in = fds[0];
-    p->in = fds[1];
-    set_nonblocking(p->in);
-    if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
-    p->out = fds[0];
-    p->child_out = fds[1];
-    set_nonblocking(p->out);
-    if (pipe2(fds, O_CLOEXEC) < 0) throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
-    p->err = fds[0];
-    p->child_err = fds[1];
-    set_nonblocking(p->err);
+    // Each goes to p as it is taken, so that p closes it should a later one fail.
+    const auto take = [&](int k, int& ours, int& theirs) {
+      int fds[2] = {next_.pipes[k][0], next_.pipes[k][1]};
+      next_.pipes[k][0] = next_.pipes[k][1] = -1;
+      if (fds[0] < 0 && !Next::make_pipe(fds, k == 0 ? 1 : 0))
+        throw os_error(PMCP_ERR_IO, "cannot create a pipe", errno);
+      ours = fds[k == 0 ? 1 : 0];
+      theirs = fds[k == 0 ? 0 : 1];
+    };
+    take(0, p->in, p->child_in);
+    take(1, p->out, p->child_out);
+    take(2, p->err, p->child_err);
   }
 
   // Fast path, without the sandbox: the launch goes to the running supervisor from this thread,

@@ -129,6 +129,21 @@ class HostExecutor final : public sdk::ExecutorBase {
   std::string start_error_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  // The descriptors of the next command, made by spawn() once the current one has gone to the
+  // supervisor, so that the next request does not wait for them: the command's channel (a
+  // socket pair) and its stdin, stdout and stderr pipes (ours non-blocking: the write end of
+  // stdin, the read ends of the others). -1 where not made (the next spawn makes it, or
+  // reports why it cannot). Only spawn() touches them, on the core thread.
+  struct Next {
+    int channel[2] = {-1, -1};
+    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    void make() noexcept;                         // best effort
+    static bool make_pipe(int fds[2], int ours);  // false with errno set
+    Next() = default;
+    Next(const Next&) = delete;
+    Next& operator=(const Next&) = delete;
+    ~Next();
+  } next_;
 
   // Shared between the core thread and the executor thread.
   std::mutex mu_;

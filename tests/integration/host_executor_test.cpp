@@ -745,6 +745,33 @@ TEST_P(HostExecutorTest, ChildInheritsNoServerDescriptors) {
   EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"})) << r.out;
 }
 
+// The executor keeps the descriptors of the next command ready (a socket pair and three pipes);
+// whatever the commands were (pipes, terminals, ones that fail to start), the count of this
+// process's open descriptors does not grow with them.
+TEST_P(HostExecutorTest, DescriptorsDoNotAccumulateAcrossCommands) {
+  const auto open_fds = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  uint64_t id = 900;
+  Options tty;
+  tty.pty = true;
+  Options bad;
+  bad.cwd = "/nonexistent/pmcp-dir";
+  const auto round = [&] {
+    EXPECT_EQ(run(++id, {kChild, "echo", "x"}).out, "x\n");
+    EXPECT_EQ(run(++id, {kChild, "exit", "0"}, tty).code, 0);
+    ASSERT_EQ(spawn(++id, {kChild, "echo", "never"}, bad), PMCP_OK) << err_;
+    ASSERT_TRUE(rec_.wait_spawned(id));
+    EXPECT_NE(rec_.get(id).spawn_status, PMCP_OK);
+  };
+  round();
+  const std::size_t before = open_fds();
+  for (int k = 0; k < 10; ++k) round();
+  EXPECT_EQ(open_fds(), before);
+}
+
 // ---- signals, groups, orphans ----
 
 TEST_P(HostExecutorTest, SignalReachesTheWholeProcessGroup) {
