@@ -28,7 +28,8 @@
 //
 // A launcher (one per command, a forked copy of the supervisor) speaks to the executor on the
 // command's own channel (protocol.hpp): it makes a terminal for a PTY command (in the sandbox,
-// in the sandbox's devpts) and sends its master over (kTerminal), forks the command into a
+// in the sandbox's devpts) and sends its master over (kTerminal), starts the command (vfork-style,
+// start_command) in a
 // session of its own with the terminal as its controlling terminal (^C, ^Z, SIGWINCH and job
 // control work; bubblewrap's --new-session is not used), delivers signals to its process group,
 // and when it ends kills what is left of the job (its group and, as a subreaper, adopted
@@ -287,7 +288,7 @@ bool read_failure(int errfd, proto::Record& r) {
   }
 }
 
-// In the command's process, between fork and exec.
+// In the command's process, between its start (start_command) and its exec.
 [[noreturn]] void run_command(int errfd, int channel, Spec& spec) {
   if (setsid() < 0) child_fail(errfd, proto::kStageSetsid);
   if (spec.pty && ioctl(0, TIOCSCTTY, 0) < 0) child_fail(errfd, proto::kStageTerminal);
@@ -306,7 +307,8 @@ bool read_failure(int errfd, proto::Record& r) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   // In the sandbox, no-new-privs and the seccomp filter are the supervisor's, inherited.
-  // The command's exact environment; execvpe searches the PATH of the current one.
+  // The command's exact environment; execvpe searches the PATH of the current one. (Started
+  // vfork-style, this sets the launcher's environ too; the launcher never reads it again.)
   environ = spec.envp.data();
   execvpe(spec.argv[0], spec.argv.data(), spec.envp.data());
   child_fail(errfd, proto::kStageExec);
