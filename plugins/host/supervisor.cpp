@@ -28,13 +28,13 @@
 //
 // A launcher (one per command, a forked copy of the supervisor) speaks to the executor on the
 // command's own channel (protocol.hpp): it makes a terminal for a PTY command (in the sandbox,
-// in the sandbox's devpts) and sends its master over (kTerminal), starts the command (vfork-style,
-// start_command) in a
-// session of its own with the terminal as its controlling terminal (^C, ^Z, SIGWINCH and job
-// control work; bubblewrap's --new-session is not used), delivers signals to its process group,
-// and when it ends kills what is left of the job (its group and, as a subreaper, adopted
-// descendants) before it reports the exact wait status. End of file on the channel (the server
-// is gone, or destroys the job) and the supervisor's death kill the job at once. In the
+// in the sandbox's devpts) and sends its master over (kTerminal), starts the command
+// (vfork-style, start_command) in a session of its own with the terminal as its controlling
+// terminal (^C, ^Z, SIGWINCH and job control work; bubblewrap's --new-session is not used),
+// delivers signals to its process group, and when it ends kills what is left of the job (its
+// group and, as a subreaper, adopted descendants) before it reports the exact wait status. End
+// of file on the channel (the server is gone, or destroys the job) and the supervisor's death
+// kill the job at once. In the
 // sandbox, the command sends one message before exec so that the kernel attaches its
 // credentials and the executor learns its pid as the server sees it (kPid); without, the
 // launcher's view of the pid is the server's, and kStarted carries it.
