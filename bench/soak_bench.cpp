@@ -19,8 +19,11 @@
 // was taken (its descendants without the host sandbox itself, which lives as long as the
 // server): a supervisor or launcher that has reported its command's exit may still be on its
 // way out. The servers keep
-// [limits] keep_terminated = 20 ended processes (their output included), so that this retention
-// reaches its steady state within the warm-up.
+// [limits] keep_terminated = 100 ended processes (their output included; the default): the two
+// HTTP clients share one server, and a client that reads a process it has just waited for must
+// still find it when the other client was quicker for a while (with 20, the other client's
+// next four rounds could push it out, which a loaded machine showed). The retention reaches its
+// steady state well within the warm-up.
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -42,7 +45,7 @@ std::string config_text(const fs::path& dir, const std::string& transport, bool 
          "[defaults]\nworkdir = \"" +
          dir.string() +
          "\"\n"
-         "[limits]\nkeep_terminated = 20\n" +
+         "[limits]\nkeep_terminated = 100\n" +
          (sandbox ? "" : "[host]\nsandbox = { enabled = false }\n");
 }
 
