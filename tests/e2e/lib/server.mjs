@@ -572,12 +572,15 @@ export class RawServer {
     this.send(message);
   }
 
+  // Generous: in docker mode the server's start runs commands in its container first (the sweep
+  // of leftovers and its guard), which an engine busy with other tests beside this one took more
+  // than 5 s to do once.
   async initialize(protocolVersion = '2025-11-25') {
     const response = await this.request('initialize', {
       protocolVersion,
       capabilities: {},
       clientInfo: { name: 'process-mcp-e2e-raw', version: '1.0.0' },
-    });
+    }, 30000);
     this.notify('notifications/initialized');
     return response;
   }
